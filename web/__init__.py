@@ -1,0 +1,1 @@
+"""Static pages and ES modules for the widget, link page and console."""
