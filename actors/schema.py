@@ -1,0 +1,255 @@
+"""The database schema, created and migrated by versioned migration functions.
+
+``PRAGMA user_version`` holds the number of migrations applied. Each migration is a
+function of the writer connection, applied in order inside one transaction with the
+version bump, so a crash mid-migration leaves the previous version intact. Migrations are
+append-only: a released migration is never edited, a new one is added.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+
+import sqlite_utils
+
+log = logging.getLogger(__name__)
+
+
+def _run_script(db: sqlite_utils.Database, script: str) -> None:
+    """Execute statements one by one inside the migration's transaction.
+
+    ``sqlite3.executescript`` (and so sqlite-utils' ``executescript`` and ``enable_fts``)
+    COMMITs any open transaction first, which would break the all-or-nothing migration.
+    ``complete_statement`` finds statement ends, trigger bodies included.
+    """
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            db.execute(pending)
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {pending.strip()[:80]}")
+
+
+def _m001_core(db: sqlite_utils.Database) -> None:
+    """Staff, contexts, contacts, conversations, messages, the event log and cursors."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'agent')),
+            password_hash TEXT,
+            active INTEGER NOT NULL DEFAULT 1,
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE teams (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE team_members (
+            team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            PRIMARY KEY (team_id, user_id)
+        );
+        CREATE TABLE console_sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            csrf TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL
+        );
+        CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER,
+            revoked INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE contexts (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('webinar', 'note', 'email', 'event', 'site')),
+            title TEXT NOT NULL,
+            data TEXT NOT NULL DEFAULT '{}',
+            external_id TEXT UNIQUE,
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE context_moderators (
+            context_id TEXT NOT NULL REFERENCES contexts(id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            is_primary INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (context_id, user_id)
+        );
+        CREATE TABLE contacts (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            email TEXT COLLATE NOCASE,
+            verified INTEGER NOT NULL DEFAULT 0,
+            owner_id TEXT REFERENCES users(id) ON DELETE SET NULL,
+            external_id TEXT UNIQUE,
+            created_at INTEGER NOT NULL
+        );
+        CREATE INDEX contacts_email ON contacts(email);
+        CREATE TABLE conversations (
+            id TEXT PRIMARY KEY,
+            context_id TEXT REFERENCES contexts(id),
+            contact_id TEXT REFERENCES contacts(id),
+            channel TEXT NOT NULL DEFAULT 'widget',
+            status TEXT NOT NULL DEFAULT 'open'
+                CHECK (status IN ('open', 'pending', 'resolved')),
+            assignee_user_id TEXT REFERENCES users(id) ON DELETE SET NULL,
+            assignee_team_id TEXT REFERENCES teams(id) ON DELETE SET NULL,
+            priority TEXT NOT NULL DEFAULT 'none'
+                CHECK (priority IN ('none', 'low', 'medium', 'high', 'urgent')),
+            properties TEXT NOT NULL DEFAULT '{}',
+            last_seq INTEGER NOT NULL DEFAULT 0,
+            preview TEXT NOT NULL DEFAULT '',
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            last_activity_at INTEGER NOT NULL,
+            last_customer_at INTEGER,
+            last_staff_at INTEGER
+        );
+        CREATE INDEX conversations_activity ON conversations(last_activity_at DESC);
+        CREATE INDEX conversations_status ON conversations(status, last_activity_at DESC);
+        CREATE INDEX conversations_context ON conversations(context_id);
+        CREATE INDEX conversations_contact ON conversations(contact_id);
+        CREATE INDEX conversations_assignee ON conversations(assignee_user_id);
+        CREATE TABLE conversation_tags (
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (conversation_id, tag)
+        );
+        CREATE INDEX conversation_tags_tag ON conversation_tags(tag);
+        CREATE TABLE attendee_tokens (
+            token_hash TEXT PRIMARY KEY,
+            contact_id TEXT NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL
+        );
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('message', 'note', 'event')),
+            author_kind TEXT NOT NULL,
+            author_id TEXT NOT NULL,
+            author_name TEXT NOT NULL,
+            body TEXT NOT NULL,
+            attachments TEXT NOT NULL DEFAULT '[]',
+            client_msg_id TEXT,
+            in_reply_to INTEGER,
+            data TEXT,
+            internal INTEGER NOT NULL DEFAULT 0,
+            created_at INTEGER NOT NULL,
+            edited_at INTEGER,
+            deleted_at INTEGER,
+            UNIQUE (conversation_id, seq),
+            UNIQUE (conversation_id, author_kind, author_id, client_msg_id)
+        );
+        CREATE TABLE read_marks (
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            reader_kind TEXT NOT NULL,
+            reader_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (conversation_id, reader_kind, reader_id)
+        );
+        CREATE TABLE attachments (
+            id TEXT PRIMARY KEY,
+            sha256 TEXT NOT NULL,
+            name TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            conversation_id TEXT REFERENCES conversations(id) ON DELETE CASCADE,
+            uploaded_by_kind TEXT NOT NULL,
+            uploaded_by_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            type TEXT NOT NULL,
+            conversation_id TEXT,
+            payload TEXT NOT NULL,
+            ts INTEGER NOT NULL
+        );
+        CREATE TABLE cursors (
+            name TEXT PRIMARY KEY,
+            event_id INTEGER NOT NULL
+        );
+        CREATE TABLE settings_kv (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """,
+    )
+    # Full-text search over message bodies (staff search), an external-content FTS5 table
+    # kept current by triggers (the layout sqlite-utils' enable_fts uses).
+    _run_script(
+        db,
+        """
+        CREATE VIRTUAL TABLE messages_fts USING fts5 (
+            body, content=[messages], content_rowid=[id], tokenize='unicode61'
+        );
+        CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
+            INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+        END;
+        CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, body)
+                VALUES ('delete', old.id, old.body);
+        END;
+        CREATE TRIGGER messages_au AFTER UPDATE OF body ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, body)
+                VALUES ('delete', old.id, old.body);
+            INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+        END;
+        """,
+    )
+
+
+#: Applied in order; the list index + 1 is the schema version after the migration.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m001_core]
+
+
+def version(conn: sqlite3.Connection) -> int:
+    """The schema version of an open database (0 for a new file)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database to the newest version; return how many migrations ran.
+
+    Raises:
+        RuntimeError: the database is newer than this code (a downgrade), which would
+            silently misread data.
+    """
+    current = version(conn)
+    if current > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database schema version {current} is newer than this Switchboard "
+            f"({len(MIGRATIONS)}); upgrade Switchboard instead"
+        )
+    db = sqlite_utils.Database(conn)
+    ran = 0
+    for number in range(current, len(MIGRATIONS)):
+        migration = MIGRATIONS[number]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            migration(db)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+        log.info("schema.migrated to=%d name=%s", number + 1, migration.__name__)
+        ran += 1
+    return ran

@@ -1,0 +1,185 @@
+"""The staff inbox query: conversations filtered, searched (SQLite FTS5) and paged.
+
+Read functions only: they take a read-only ``sqlite3.Connection`` and run in a worker
+thread through :meth:`actors.store.Store.read`. Pages are ordered by last activity,
+newest first, with the conversation id as tie-breaker, and continue with a keyset
+cursor (``before``) rather than an offset, so a page never repeats or skips rows when
+new activity arrives between requests.
+
+Full-text search never hands user text to FTS5 as query syntax: every term becomes a
+quoted phrase (see :func:`fts_query`), so ``"a" OR NEAR(`` is searched for, not parsed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from actors import directory, records
+
+#: Most terms of one search: a longer query is almost certainly not typed by a person and
+#: each term costs an FTS5 phrase lookup.
+MAX_TERMS = 16
+#: Control characters end an FTS5 string early (NUL) or mean nothing in a search.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: The assignee filter's special values.
+UNASSIGNED = "unassigned"
+TEAM_PREFIX = "team:"
+
+
+class BadCursor(ValueError):
+    """A ``before`` cursor that this server did not make."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a page ended: the last row's (last_activity_at, id)."""
+
+    last_activity_at: int
+    id: str
+
+    def encode(self) -> str:
+        """An opaque URL-safe string (clients must not build or parse it)."""
+        raw = f"{self.last_activity_at}:{self.id}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """Parse a string made by :meth:`encode`.
+
+        Raises:
+            BadCursor: the text is not such a string.
+        """
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+            stamp, _, conversation = raw.partition(":")
+            moment = int(stamp)
+            if not conversation or not 0 <= moment < 2**63:
+                raise ValueError("not a cursor")
+            return cls(moment, conversation)
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise BadCursor("before is not a cursor returned by this API") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationFilter:
+    """What the inbox asks for; None means no filter on that column."""
+
+    status: str | None = None
+    #: A user id, ``unassigned``, or ``team:<id>``.
+    assignee: str | None = None
+    context: str | None = None
+    channel: str | None = None
+    tag: str | None = None
+    #: Free text searched in message and note bodies.
+    q: str | None = None
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 MATCH expression that finds every whitespace-separated term of ``text``.
+
+    Each term is quoted as a phrase (inner quotes doubled), so FTS5 operators, column
+    filters and parentheses are plain text. A trailing ``*`` keeps its prefix meaning.
+
+    Returns:
+        The expression, or None when ``text`` has no terms at all.
+    """
+    terms = _CONTROL.sub(" ", text).split()[:MAX_TERMS]
+    phrases = []
+    for term in terms:
+        prefix = len(term) > 1 and term.endswith("*")
+        word = term.rstrip("*") if prefix else term
+        quoted = '"' + word.replace('"', '""') + '"'
+        phrases.append(quoted + ("*" if prefix else ""))
+    return " ".join(phrases) or None
+
+
+def list_conversations(
+    conn: sqlite3.Connection,
+    filters: ConversationFilter,
+    limit: int,
+    before: Cursor | None = None,
+) -> tuple[list[dict[str, Any]], Cursor | None]:
+    """One page of conversation states, newest activity first.
+
+    Returns:
+        The states (``records.conversation_states``) and the cursor of the next page, or
+        None when this page is the last.
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    if filters.status is not None:
+        where.append("c.status = ?")
+        params.append(filters.status)
+    if filters.assignee is not None:
+        if filters.assignee == UNASSIGNED:
+            where.append("c.assignee_user_id IS NULL AND c.assignee_team_id IS NULL")
+        elif filters.assignee.startswith(TEAM_PREFIX):
+            where.append("c.assignee_team_id = ?")
+            params.append(filters.assignee[len(TEAM_PREFIX) :])
+        else:
+            where.append("c.assignee_user_id = ?")
+            params.append(filters.assignee)
+    if filters.context is not None:
+        where.append("c.context_id = ?")
+        params.append(filters.context)
+    if filters.channel is not None:
+        where.append("c.channel = ?")
+        params.append(filters.channel)
+    if filters.tag is not None:
+        where.append(
+            "EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = c.id "
+            "AND t.tag = ?)"
+        )
+        params.append(filters.tag)
+    if filters.q is not None:
+        match = fts_query(filters.q)
+        if match is None:
+            return [], None
+        where.append(
+            "c.id IN (SELECT m.conversation_id FROM messages_fts f "
+            "JOIN messages m ON m.id = f.rowid WHERE messages_fts MATCH ? "
+            "AND m.kind != 'event' AND m.deleted_at IS NULL)"
+        )
+        params.append(match)
+    if before is not None:
+        where.append("(c.last_activity_at < ? OR (c.last_activity_at = ? AND c.id < ?))")
+        params.extend([before.last_activity_at, before.last_activity_at, before.id])
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = conn.execute(
+        f"SELECT c.id, c.last_activity_at FROM conversations c {clause} "
+        "ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?",
+        (*params, limit + 1),
+    ).fetchall()
+    page = rows[:limit]
+    following = Cursor(page[-1][1], page[-1][0]) if len(rows) > limit else None
+    return records.conversation_states(conn, [r[0] for r in page]), following
+
+
+def conversation_detail(conn: sqlite3.Connection, conversation: str) -> dict[str, Any]:
+    """The conversation's state with its full context, full contact and read marks.
+
+    Raises:
+        NotFound: no such conversation.
+    """
+    states = records.conversation_states(conn, [conversation])
+    if not states:
+        raise records.NotFound(f"conversation {conversation} does not exist")
+    state = states[0]
+    if state["context"] is not None:
+        state["context"] = directory.get_context(conn, state["context"]["id"])
+    if state["contact"] is not None:
+        state["contact"] = directory.get_contact(conn, state["contact"]["id"])
+    marks = conn.execute(
+        "SELECT reader_kind, reader_id, seq, updated_at FROM read_marks "
+        "WHERE conversation_id = ? ORDER BY reader_kind, reader_id",
+        (conversation,),
+    ).fetchall()
+    state["read_marks"] = [
+        {"reader": {"kind": m[0], "id": m[1]}, "seq": m[2], "updated_at": m[3]} for m in marks
+    ]
+    return state
