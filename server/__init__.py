@@ -1,0 +1,1 @@
+"""The edges: HTTP and websocket server, auth, settings, CLI."""

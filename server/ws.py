@@ -1,0 +1,513 @@
+"""The websocket session: one per connection on ``/ws``.
+
+It is a raw ASGI websocket handler (hypercorn calls it directly, bypassing Quart's
+websocket wrapper): on this stack the cost is per frame, and every layer of queues and
+tasks per connection costs CPU and memory. Per connection there are two tasks: the reader
+(decodes, authorises and dispatches client frames) and the writer (drains the bounded
+outbox and coalesces whatever is queued into one ``batch`` frame).
+
+Error handling: a bad frame gets an ``error`` frame and the connection stays open; a peer
+that keeps sending bad frames is closed with 1008, one that exceeds its rate for long
+with 4029, one that does not read fast enough with 4008 (it resumes with ``after_seq``),
+and one whose token expires with 4001.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import urlsplit
+
+import trio
+
+from actors import records
+from actors.directory import Principal
+from actors.group import MarkRead, SetTyping
+from actors.outbox import Outbox, OutFrame, Subscription
+from actors.records import NewMessage
+from actors.runtime import ActorStopped
+from actors.store import now_ms
+from protocol.codec import CODECS, Codec
+from protocol.errors import CloseCode, ErrorCode, ProtocolError, RemoteProtocolError
+from protocol.frames import (
+    MAX_ATTACHMENTS,
+    MAX_BODY_BYTES,
+    MAX_FRAME_BYTES,
+    Attachment,
+    ErrorFrame,
+    Hello,
+    HistoryEnd,
+    Join,
+    Leave,
+    Participant,
+    Ping,
+    Pong,
+    Read,
+    Send,
+    Typing,
+    Welcome,
+)
+from server.auth import SESSION_COOKIE, TokenExpired, resolve_token
+from server.state import AppState
+
+log = logging.getLogger(__name__)
+
+ASGIReceive = Callable[[], Awaitable[dict[str, Any]]]
+ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
+
+#: Bad frames tolerated per connection before it counts as abusive (closed with 1008).
+MAX_BAD_FRAMES = 50
+#: Coalesced batches stay under the protocol's frame limit so clients can read them.
+BATCH_MAX_BYTES = MAX_FRAME_BYTES - 4096
+#: Seconds given to a close frame to reach a peer that stopped reading.
+CLOSE_TIMEOUT = 2.0
+
+
+class _Closing(Exception):
+    """Raised inside the session to close the socket with a code."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def origin_allowed(state: AppState, scope: dict[str, Any], origin: str) -> bool:
+    """Same-origin (the Host header) or listed in allowed_origins / public_url."""
+    parts = urlsplit(origin)
+    host = _header(scope, b"host")
+    if host is not None and parts.netloc == host:
+        return True
+    allowed = set(state.settings.allowed_origins)
+    if state.settings.public_url:
+        public = urlsplit(state.settings.public_url)
+        allowed.add(f"{public.scheme}://{public.netloc}")
+    return f"{parts.scheme}://{parts.netloc}" in allowed
+
+
+def _first(group: BaseExceptionGroup[_Closing]) -> _Closing:
+    """The first _Closing in a (possibly nested) exception group."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first(exc)
+        return exc
+    raise AssertionError("empty exception group")
+
+
+class Session:
+    """One websocket connection (see module docstring)."""
+
+    def __init__(
+        self, state: AppState, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend
+    ) -> None:
+        self.state = state
+        self.scope = scope
+        self._receive = receive
+        self._send = send
+        self.id = secrets.token_hex(8)
+        self.codec: Codec | None = None
+        self.outbox = Outbox(state.settings.outbox_frames)
+        self.principal: Principal | None = None
+        self.identity: Participant | None = None
+        self.subs: dict[str, Subscription] = {}
+        self._watching_inbox = False
+        self._bad_frames = 0
+        settings = state.settings
+        self._rate = settings.rate_per_second
+        self._burst = float(settings.rate_burst)
+        self._tokens = self._burst
+        self._last_refill = trio.current_time()
+        self._rate_strikes = 0
+        self._lost: trio.MemorySendChannel[Subscription]
+        self._lost, self._lost_receive = trio.open_memory_channel[Subscription](64)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        event = await self._receive()
+        if event["type"] != "websocket.connect":
+            return
+        offered = [p.strip() for p in self.scope.get("subprotocols", [])]
+        chosen = next((p for p in offered if p in CODECS), None)
+        origin = _header(self.scope, b"origin")
+        self._origin_trusted = origin is None or origin_allowed(self.state, self.scope, origin)
+        if chosen is None:
+            log.info("ws.rejected reason=no_subprotocol offered=%s", offered)
+            await self._send({"type": "websocket.close", "code": CloseCode.POLICY})
+            return
+        if (
+            origin is not None
+            and not self._origin_trusted
+            and not self.state.widget_origin_ok(origin)
+        ):
+            log.info("ws.rejected reason=origin origin=%s", origin)
+            await self._send({"type": "websocket.close", "code": CloseCode.POLICY})
+            return
+        self.codec = CODECS[chosen]
+        await self._send({"type": "websocket.accept", "subprotocol": chosen})
+        self.state.sessions_open += 1
+        closing: _Closing | None = None
+        try:
+            await self._serve()
+        except* _Closing as group:
+            closing = _first(group)
+        finally:
+            if closing is not None:
+                await self._close(closing.code, closing.reason)
+            self.state.sessions_open -= 1
+            await self._cleanup()
+
+    async def _serve(self) -> None:
+        with trio.move_on_after(self.state.settings.hello_timeout) as scope:
+            first = await self._next_frame()
+        if scope.cancelled_caught:
+            raise _Closing(CloseCode.POLICY, "no hello within the time allowed")
+        if first is None:
+            return
+        if not isinstance(first, Hello):
+            raise _Closing(CloseCode.POLICY, "the first frame must be hello")
+        await self._hello(first)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._writer)
+            nursery.start_soon(self._guard)
+            try:
+                await self._reader()
+            finally:
+                nursery.cancel_scope.cancel()
+
+    async def _close(self, code: int, reason: str) -> None:
+        log.info("ws.close session=%s code=%d reason=%s", self.id, code, reason)
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            try:
+                await self._send(
+                    {"type": "websocket.close", "code": int(code), "reason": reason[:120]}
+                )
+            except Exception:  # the transport may be gone already; nothing left to tell
+                log.debug("ws.close_failed session=%s", self.id, exc_info=True)
+
+    async def _cleanup(self) -> None:
+        if self._watching_inbox:
+            self.state.system.livefeed.unwatch(self.outbox)
+        subs, self.subs = list(self.subs.values()), {}
+        with trio.CancelScope(shield=True):
+            for sub in subs:
+                await self.state.system.unsubscribe(sub)
+        self.outbox.close()
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def _next_frame(self) -> Any:
+        """The next valid client frame, or None when the peer disconnected."""
+        while True:
+            event = await self._receive()
+            kind = event["type"]
+            if kind == "websocket.disconnect":
+                return None
+            if kind != "websocket.receive":
+                continue
+            data = event.get("bytes")
+            if data is None:
+                data = event.get("text", "")
+            if not self._take_token():
+                continue
+            assert self.codec is not None
+            try:
+                return self.codec.decode_client(data)
+            except RemoteProtocolError as exc:
+                self._bad_frame(exc)
+
+    def _bad_frame(self, exc: ProtocolError, ref: str | None = None) -> None:
+        self._bad_frames += 1
+        self._push_error(exc.code, exc.message, ref or exc.ref)
+        if exc.close_code is not None:
+            raise _Closing(exc.close_code, exc.message)
+        if self._bad_frames > MAX_BAD_FRAMES:
+            raise _Closing(CloseCode.POLICY, "too many invalid frames")
+
+    def _take_token(self) -> bool:
+        """Token bucket: False (and an error frame) when the client exceeds its rate."""
+        now = trio.current_time()
+        self._tokens = min(self._burst, self._tokens + (now - self._last_refill) * self._rate)
+        self._last_refill = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            self._rate_strikes = 0
+            return True
+        self._rate_strikes += 1
+        self._push_error(ErrorCode.RATE_LIMITED, "too many frames; slow down", None)
+        if self._rate_strikes > self._burst:
+            raise _Closing(CloseCode.RATE_LIMITED, "rate limit exceeded for too long")
+        return False
+
+    async def _reader(self) -> None:
+        handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
+            Join: self._join,
+            Leave: self._leave,
+            Send: self._send_message,
+            Typing: self._typing,
+            Read: self._read,
+            Ping: self._ping,
+            Hello: self._hello_again,
+        }
+        while True:
+            frame = await self._next_frame()
+            if frame is None:
+                return
+            try:
+                await handlers[type(frame)](frame)
+            except ProtocolError as exc:
+                self._bad_frame(exc, getattr(frame, "ref", None))
+
+    def _push_error(self, code: ErrorCode, message: str, ref: str | None) -> None:
+        self.outbox.push(OutFrame(ErrorFrame(code=code.value, message=message, ref=ref)))
+
+    # -- authentication and authorisation -------------------------------------------------------
+
+    async def _hello(self, hello: Hello) -> None:
+        token = hello.token
+        if not token:
+            if not self._origin_trusted:
+                raise _Closing(CloseCode.POLICY, "cookie login is not allowed from this origin")
+            token = self._cookie_token() or ""
+        try:
+            resolved = await resolve_token(self.state.system.store, token) if token else None
+        except TokenExpired as exc:
+            raise _Closing(CloseCode.TOKEN_EXPIRED, str(exc)) from exc
+        if resolved is None:
+            raise _Closing(CloseCode.POLICY, "unknown, revoked or expired token")
+        principal = resolved.principal
+        self.principal = principal
+        self.identity = Participant(kind=principal.kind, id=principal.id, name=principal.name)  # type: ignore[arg-type]
+        settings = self.state.settings
+        welcome = Welcome(
+            session=self.id,
+            heartbeat=settings.ws_ping_interval,
+            limits={
+                "max_frame_bytes": MAX_FRAME_BYTES,
+                "max_body_bytes": MAX_BODY_BYTES,
+                "max_attachments": MAX_ATTACHMENTS,
+                "outbox_frames": settings.outbox_frames,
+                "rate_per_second": int(settings.rate_per_second),
+                "rate_burst": settings.rate_burst,
+            },
+            identity=self.identity,
+            conversations=tuple(sorted(principal.conversations or ())),
+        )
+        self.outbox.push(OutFrame(welcome))
+        if hello.inbox and principal.kind == "staff":
+            self.state.system.livefeed.watch(self.outbox)
+            self._watching_inbox = True
+        log.info(
+            "ws.hello session=%s who=%s:%s client=%s",
+            self.id,
+            principal.kind,
+            principal.id,
+            hello.client,
+        )
+
+    def _cookie_token(self) -> str | None:
+        raw = _header(self.scope, b"cookie")
+        if not raw:
+            return None
+        cookie: SimpleCookie = SimpleCookie()
+        cookie.load(raw)
+        morsel = cookie.get(SESSION_COOKIE)
+        return None if morsel is None else morsel.value
+
+    async def _hello_again(self, hello: Hello) -> None:
+        raise RemoteProtocolError(
+            ErrorCode.ALREADY_AUTHENTICATED, "this connection said hello already"
+        )
+
+    async def _authorise(self, conversation: str) -> None:
+        principal = self.principal
+        assert principal is not None
+        if principal.conversations is not None and conversation not in principal.conversations:
+            raise RemoteProtocolError(
+                ErrorCode.FORBIDDEN, f"this token may not use conversation {conversation}"
+            )
+        if principal.kind == "staff" and not await self.state.conversation_exists(conversation):
+            raise RemoteProtocolError(
+                ErrorCode.NOT_FOUND, f"conversation {conversation} does not exist"
+            )
+
+    # -- frames -------------------------------------------------------------------------------
+
+    async def _join(self, frame: Join) -> None:
+        await self._authorise(frame.conversation)
+        old = self.subs.pop(frame.conversation, None)
+        if old is not None:
+            await self.state.system.unsubscribe(old)
+        await self._subscribe(frame.conversation, frame.after_seq)
+
+    async def _subscribe(self, conversation: str, after_seq: int) -> None:
+        assert self.principal is not None
+        assert self.identity is not None
+        is_staff = self.principal.kind == "staff"
+        sub = Subscription(
+            conversation,
+            self.id,
+            self.identity,
+            is_staff=is_staff,
+            outbox=self.outbox,
+            on_lost=self._on_lost,
+        )
+        self.subs[conversation] = sub
+        system = self.state.system
+        upto = await system.subscribe(sub)
+        cursor = after_seq
+        while cursor < upto:
+            page = await system.store.read(
+                functools.partial(
+                    records.messages_after,
+                    conversation=conversation,
+                    after_seq=cursor,
+                    upto_seq=upto,
+                    include_notes=is_staff,
+                )
+            )
+            for message in page:
+                await self.outbox.put(OutFrame(message.to_frame()))
+            cursor = page[-1].seq if len(page) == records.HISTORY_PAGE else upto
+        sub.last_seq = max(after_seq, upto)
+        await self.outbox.put(
+            OutFrame(HistoryEnd(conversation=conversation, last_seq=sub.last_seq))
+        )
+        if not sub.go_live():
+            raise _Closing(CloseCode.TOO_SLOW, "too slow to catch up; resume with after_seq")
+
+    def _on_lost(self, sub: Subscription) -> None:
+        """The group holding ``sub`` stopped (crash or shutdown): rejoin from its last seq."""
+        if self.subs.get(sub.conversation) is sub:
+            try:
+                self._lost.send_nowait(sub)
+            except (trio.WouldBlock, trio.ClosedResourceError):
+                self.outbox.overflowed.set()
+
+    async def _leave(self, frame: Leave) -> None:
+        sub = self.subs.pop(frame.conversation, None)
+        if sub is None:
+            raise RemoteProtocolError(ErrorCode.NOT_JOINED, f"not joined to {frame.conversation}")
+        await self.state.system.unsubscribe(sub)
+
+    async def _send_message(self, frame: Send) -> None:
+        await self._authorise(frame.conversation)
+        assert self.principal is not None
+        assert self.identity is not None
+        if frame.kind == "note" and self.principal.kind != "staff":
+            raise RemoteProtocolError(ErrorCode.FORBIDDEN, "only staff can write internal notes")
+        if not frame.body.strip() and not frame.attachments:
+            raise RemoteProtocolError(ErrorCode.BAD_FIELD, "send.body must not be empty")
+        attachments: tuple[Attachment, ...] = ()
+        if frame.attachments:
+            attachments = await self.state.attachments_for(frame.conversation, frame.attachments)
+        msg = NewMessage(
+            conversation=frame.conversation,
+            author=self.identity,
+            kind=frame.kind,
+            body=frame.body,
+            attachments=attachments,
+            client_msg_id=frame.client_msg_id,
+            in_reply_to=frame.in_reply_to,
+        )
+        try:
+            await self.state.system.post_nowait(msg, self.outbox)
+        except records.NotFound as exc:
+            raise RemoteProtocolError(ErrorCode.NOT_FOUND, str(exc), frame.client_msg_id) from exc
+
+    async def _typing(self, frame: Typing) -> None:
+        await self._authorise(frame.conversation)
+        assert self.identity is not None
+        await self._to_group(frame.conversation, SetTyping(self.identity, self.id, frame.active))
+
+    async def _read(self, frame: Read) -> None:
+        await self._authorise(frame.conversation)
+        assert self.identity is not None
+        await self._to_group(frame.conversation, MarkRead(self.identity, frame.seq, self.outbox))
+
+    async def _to_group(self, conversation: str, command: Any) -> None:
+        try:
+            await self.state.system.send_to_group(conversation, command)
+        except records.NotFound as exc:
+            raise RemoteProtocolError(ErrorCode.NOT_FOUND, str(exc)) from exc
+
+    async def _ping(self, frame: Ping) -> None:
+        self.outbox.push(OutFrame(Pong(nonce=frame.nonce, ref=frame.ref)))
+
+    # -- writing ------------------------------------------------------------------------------
+
+    async def _writer(self) -> None:
+        codec = self.codec
+        assert codec is not None
+        receive = self.outbox.receive
+        binary = codec.binary
+        limit = self.state.settings.batch_max_frames
+        carry: OutFrame | None = None
+        while True:
+            first = carry if carry is not None else await receive.receive()
+            carry = None
+            data = first.encoded(codec)
+            parts = [data]
+            size = len(data)
+            while len(parts) < limit:
+                try:
+                    item = receive.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                encoded = item.encoded(codec)
+                if size + len(encoded) > BATCH_MAX_BYTES:
+                    carry = item
+                    break
+                parts.append(encoded)
+                size += len(encoded)
+            payload = data if len(parts) == 1 else codec.encode_batch(parts)
+            if binary:
+                await self._send({"type": "websocket.send", "bytes": payload})
+            else:
+                await self._send({"type": "websocket.send", "text": payload})
+
+    async def _guard(self) -> None:
+        """Close for slowness or token expiry; rejoin subscriptions whose group stopped."""
+        assert self.principal is not None
+        expires = self.principal.expires_at
+        deadline = trio.current_time() + (expires - now_ms()) / 1000 if expires else float("inf")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._rejoin_lost)
+            with trio.move_on_at(deadline):
+                await self.outbox.overflowed.wait()
+                raise _Closing(CloseCode.TOO_SLOW, "too slow; reconnect and resume with after_seq")
+            raise _Closing(CloseCode.TOKEN_EXPIRED, "the token has expired")
+
+    async def _rejoin_lost(self) -> None:
+        async for sub in self._lost_receive:
+            if self.subs.get(sub.conversation) is not sub:
+                continue
+            log.info(
+                "ws.rejoin session=%s conversation=%s after=%d",
+                self.id,
+                sub.conversation,
+                sub.last_seq,
+            )
+            try:
+                await self._subscribe(sub.conversation, sub.last_seq)
+            except (ActorStopped, records.NotFound, trio.TooSlowError) as exc:
+                self._push_error(ErrorCode.UNAVAILABLE, f"lost {sub.conversation}: {exc}", None)
+                self.subs.pop(sub.conversation, None)
+
+
+async def websocket_app(
+    state: AppState, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend
+) -> None:
+    """ASGI entry point for ``/ws``."""
+    await Session(state, scope, receive, send).run()
