@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import outcome
 import trio
 
 from actors import directory, schema
@@ -43,10 +44,11 @@ async def _with_store(settings: Settings, fn: Callable[[Store], Awaitable[T]]) -
     store = Store(settings.database_path, synchronous=settings.sqlite_synchronous)
     async with trio.open_nursery() as nursery:
         await nursery.start(store.run)
-        try:
-            return await fn(store)
-        finally:
-            nursery.cancel_scope.cancel()
+        # Captured so that a refusal (Conflict, NotFound) reaches main() as itself, not
+        # wrapped in the nursery's ExceptionGroup.
+        result = await outcome.acapture(fn, store)
+        nursery.cancel_scope.cancel()
+    return result.unwrap()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
