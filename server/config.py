@@ -69,6 +69,10 @@ class Settings:
     secure_cookies: bool = _s(False, "Mark cookies Secure (turn on when serving over HTTPS).")
     log_level: str = _s("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
 
+    # -- browser surfaces (issue 3): add fields below this line ----------------------------
+
+    # -- Slack bridge and mail (issue 4): add fields below this line -----------------------
+
     @property
     def database_path(self) -> Path:
         return self.data_dir / self.database
