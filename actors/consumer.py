@@ -13,7 +13,6 @@ supervisor restarts it from its durable cursor.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import sqlite3
 from collections.abc import Sequence
@@ -49,7 +48,7 @@ def read_events(conn: sqlite3.Connection, after: int, limit: int) -> list[Stored
         "ORDER BY id LIMIT ?",
         (after, limit),
     ).fetchall()
-    return [StoredEvent(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
+    return [StoredEvent(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
 def get_cursor(conn: sqlite3.Connection, name: str) -> int | None:

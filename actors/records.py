@@ -131,6 +131,8 @@ def attachment_json(a: Attachment) -> dict[str, Any]:
 
 
 def _attachments_from_json(text: str) -> tuple[Attachment, ...]:
+    if text == "[]":
+        return ()
     return tuple(Attachment(**item) for item in json.loads(text))
 
 
@@ -228,7 +230,7 @@ def insert_message(tx: Tx, msg: NewMessage) -> StoredMessage:
             author.id,
             author.name,
             msg.body,
-            json.dumps([attachment_json(a) for a in msg.attachments]),
+            json.dumps([attachment_json(a) for a in msg.attachments]) if msg.attachments else "[]",
             msg.client_msg_id,
             msg.in_reply_to,
             json.dumps(msg.data) if msg.data is not None else None,

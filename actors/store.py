@@ -48,15 +48,31 @@ class StoreError(Exception):
     """The database refused a whole transaction (disk full, I/O error, corruption)."""
 
 
-@dataclass(frozen=True, slots=True)
 class StoredEvent:
-    """One row of the event log as consumers see it."""
+    """One row of the event log as consumers see it.
 
-    id: int
-    type: str
-    conversation: str | None
-    payload: dict[str, Any]
-    ts: int
+    The payload is decoded on first use: most consumers look only at the type and the
+    conversation of most events, and JSON decoding was their largest cost.
+    """
+
+    __slots__ = ("_payload", "_raw", "conversation", "id", "ts", "type")
+
+    def __init__(self, id: int, type: str, conversation: str | None, raw: str, ts: int) -> None:
+        self.id = id
+        self.type = type
+        self.conversation = conversation
+        self._raw = raw
+        self._payload: dict[str, Any] | None = None
+        self.ts = ts
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        if self._payload is None:
+            self._payload = json.loads(self._raw)
+        return self._payload
+
+    def __repr__(self) -> str:
+        return f"StoredEvent(id={self.id}, type={self.type!r}, conversation={self.conversation!r})"
 
 
 @dataclass(frozen=True, slots=True)

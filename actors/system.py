@@ -5,7 +5,8 @@
     root (one_for_one)
     ├── store            the single SQLite writer
     ├── groups           supervisor of the ConversationGroups (started on demand)
-    └── livefeed         event-log consumer pushing inbox changes
+    ├── livefeed         event-log consumer pushing inbox changes
+    └── search_index     event-log consumer indexing messages for full-text search
 
 Children start in that order and stop in reverse, so the store outlives everything that
 writes to it. One :class:`System` per process, created by the server and passed
@@ -29,6 +30,7 @@ from actors.outbox import Outbox, Subscription
 from actors.records import ConversationChanges, NewMessage, StoredMessage
 from actors.registry import Registry
 from actors.runtime import ActorStopped
+from actors.search_indexer import SearchIndexer
 from actors.store import Store
 from actors.supervisor import ChildSpec, Restart, Supervisor
 from protocol.frames import Participant
@@ -69,7 +71,7 @@ class System:
             name="groups",
         )
         self.livefeed = LiveFeed(self.store)
-        self._consumers: list[Consumer] = [self.livefeed]
+        self._consumers: list[Consumer] = [self.livefeed, SearchIndexer(self.store)]
 
     def add_consumer(self, consumer: Consumer) -> None:
         """Register another event-log consumer; call before :meth:`run`."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from quart import Blueprint
 
-from actors import records, search
+from actors import records, search, search_indexer
 from actors.records import ConversationChanges, NewMessage, StoredMessage
 from protocol.frames import MAX_BODY_BYTES, MAX_ID_CHARS, Participant
 from server.api import MAX_LIST, known_fields, query_choice, query_text, unicode_text
@@ -97,7 +97,12 @@ async def list_conversations() -> dict[str, Any]:
         before = None if raw_cursor is None else search.Cursor.decode(raw_cursor)
     except search.BadCursor as exc:
         raise bad_request(str(exc)) from None
-    items, following = await app_state().system.store.read(
+    store = app_state().system.store
+    if filters.q is not None:
+        # New messages are indexed just after their commit; make sure this search sees
+        # everything acknowledged before it (a no-op when the indexer is current).
+        await search_indexer.catch_up(store)
+    items, following = await store.read(
         functools.partial(search.list_conversations, filters=filters, limit=limit, before=before)
     )
     return {"items": items, "next": None if following is None else following.encode()}

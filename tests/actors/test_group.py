@@ -37,6 +37,7 @@ from tests.actors.conftest import (
     message,
     message_seqs,
     new_conversation,
+    wait_for_cursor,
 )
 
 
@@ -463,6 +464,9 @@ async def test_call_in_flight_during_a_crash_gets_its_reply(
 
     with trio.fail_after(TEST_TIMEOUT):
         await system.post(message(conv, "warm up"))
+        # Let the search indexer index the warm-up message, so the only write queued
+        # behind the gate is the post in flight.
+        await wait_for_cursor(system.store, "search_index", 1)
         async with trio.open_nursery() as nursery:
             async with WriterGate(system.store):
                 nursery.start_soon(post_in_flight)

@@ -12,6 +12,7 @@ import trio.testing
 
 from actors import directory, records
 from actors.records import ConversationChanges, NewMessage, NotFound, StoredMessage
+from actors.search_indexer import catch_up
 from actors.store import Store, Tx
 from protocol.frames import Participant
 from tests.actors.conftest import (
@@ -292,6 +293,9 @@ async def test_full_text_search_finds_message_bodies(store: Store, conv: str) ->
         ).fetchall()
         return [row[0] for row in rows]
 
+    # Indexed after the commit, in batches: nothing is found until the indexer ran.
+    assert await store.read(functools.partial(search, term="invoice")) == []
+    await catch_up(store)
     assert await store.read(functools.partial(search, term="invoice")) == [1]
     assert await store.read(functools.partial(search, term="invoice*")) == [1, 3]
     assert await store.read(functools.partial(search, term="webinar")) == [2]
