@@ -30,10 +30,11 @@ import outcome
 import trio
 
 from actors import records
+from actors.message_batch import insert_messages
 from actors.outbox import Outbox, OutFrame, Subscription
 from actors.records import ConversationChanges, NewMessage, StoredMessage
 from actors.runtime import ActorCrashed, Reply
-from actors.store import Store, Tx
+from actors.store import BatchFn, Store, Tx
 from protocol.errors import ErrorCode
 from protocol.frames import (
     Ack,
@@ -262,7 +263,10 @@ class ConversationGroup:
                         sub.deliver(frame)
             case Post():
                 await self._submit(
-                    command, functools.partial(records.insert_message, msg=command.msg)
+                    command,
+                    functools.partial(records.insert_message, msg=command.msg),
+                    batch=insert_messages,
+                    item=command.msg,
                 )
             case MarkRead():
                 await self._submit(
@@ -285,7 +289,14 @@ class ConversationGroup:
                     ),
                 )
 
-    async def _submit(self, command: Command, fn: Callable[..., Any]) -> None:
+    async def _submit(
+        self,
+        command: Command,
+        fn: Callable[..., Any],
+        *,
+        batch: BatchFn | None = None,
+        item: Any = None,
+    ) -> None:
         await self._in_flight.acquire()
         results = self._results_send
 
@@ -297,7 +308,7 @@ class ConversationGroup:
                 # instance replays from the store); still answer whoever is waiting.
                 _answer_late(command, result)
 
-        await self._store.submit(fn, done)
+        await self._store.submit(fn, done, batch=batch, item=item)
 
     async def _results_loop(self) -> None:
         async for command, result in self._results:

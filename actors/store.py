@@ -117,10 +117,17 @@ class Tx:
         return event_id
 
 
+#: Applies a run of writes of one kind at once; returns one outcome per item, in order.
+BatchFn = Callable[[Tx, list[Any]], list[outcome.Outcome[Any]]]
+
+
 @dataclass(slots=True)
 class _Write(Generic[R]):
     fn: Callable[[Tx], R]
     on_done: Callable[[outcome.Outcome[R]], None]
+    #: Optional fast path: consecutive writes with the same ``batch`` run as one call.
+    batch: BatchFn | None = None
+    item: Any = None
 
 
 def now_ms() -> int:
@@ -228,15 +235,25 @@ class Store:
     # -- writing -----------------------------------------------------------------------
 
     async def submit(
-        self, fn: Callable[[Tx], R], on_done: Callable[[outcome.Outcome[R]], None]
+        self,
+        fn: Callable[[Tx], R],
+        on_done: Callable[[outcome.Outcome[R]], None],
+        *,
+        batch: BatchFn | None = None,
+        item: Any = None,
     ) -> None:
         """Queue a write without waiting for its commit (pipelining).
 
         ``on_done`` is called on the trio thread right after the batch holding this write
         committed (or failed). It must be quick and must not block (e.g. a ``send_nowait``
         into a channel with room reserved for it).
+
+        ``batch`` and ``item``: a fast path. Consecutive writes in one transaction that
+        share the same ``batch`` function are applied by one call ``batch(tx, items)``
+        instead of one ``fn`` each; if that call raises, it is rolled back and every write
+        runs its own ``fn`` instead, so ``fn`` must do the same work for its item.
         """
-        await self._send.send(_Write(fn, on_done))
+        await self._send.send(_Write(fn, on_done, batch, item))
 
     async def write(self, fn: Callable[[Tx], R]) -> R:
         """Run ``fn`` inside the next group-committed transaction and return its result.
@@ -266,21 +283,19 @@ class Store:
         failed = 0
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for write in batch:
-                conn.execute("SAVEPOINT w")
-                # Events of a write that is rolled back were never committed: forget them.
-                mark = tx.max_event_id
-                try:
-                    value = write.fn(tx)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO w")
-                    conn.execute("RELEASE w")
-                    tx.max_event_id = mark
-                    results.append(outcome.Error(exc))
-                    failed += 1
-                else:
-                    conn.execute("RELEASE w")
-                    results.append(outcome.Value(value))
+            index = 0
+            while index < len(batch):
+                write = batch[index]
+                end = index + 1
+                if write.batch is not None:
+                    while end < len(batch) and batch[end].batch is write.batch:
+                        end += 1
+                if end - index > 1 and self._apply_run(tx, batch[index:end], results):
+                    index = end
+                    continue
+                for single in batch[index:end]:
+                    failed += self._apply_one(tx, single, results)
+                index = end
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             log.exception("store.commit_failed batch=%d", len(batch))
@@ -293,6 +308,48 @@ class Store:
         self._failed += failed
         self._largest = max(self._largest, len(batch))
         return results, tx.max_event_id
+
+    @staticmethod
+    def _apply_one(tx: Tx, write: _Write[Any], results: list[outcome.Outcome[Any]]) -> int:
+        """Run one write in its own savepoint; return 1 if it failed."""
+        conn = tx.conn
+        conn.execute("SAVEPOINT w")
+        # Events of a write that is rolled back were never committed: forget them.
+        mark = tx.max_event_id
+        try:
+            value = write.fn(tx)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO w")
+            conn.execute("RELEASE w")
+            tx.max_event_id = mark
+            results.append(outcome.Error(exc))
+            return 1
+        conn.execute("RELEASE w")
+        results.append(outcome.Value(value))
+        return 0
+
+    @staticmethod
+    def _apply_run(tx: Tx, run: list[_Write[Any]], results: list[outcome.Outcome[Any]]) -> bool:
+        """Apply a run of same-kind writes with one batch call; False means "do them one
+        by one" (the call raised, and everything it did was rolled back)."""
+        batch_fn = run[0].batch
+        assert batch_fn is not None
+        conn = tx.conn
+        conn.execute("SAVEPOINT run")
+        mark = tx.max_event_id
+        try:
+            outcomes = batch_fn(tx, [write.item for write in run])
+            if len(outcomes) != len(run):
+                raise RuntimeError(f"batch gave {len(outcomes)} outcomes for {len(run)} writes")
+        except Exception:
+            log.exception("store.batch_failed size=%d; applying one by one", len(run))
+            conn.execute("ROLLBACK TO run")
+            conn.execute("RELEASE run")
+            tx.max_event_id = mark
+            return False
+        conn.execute("RELEASE run")
+        results.extend(outcomes)
+        return True
 
     # -- reading -----------------------------------------------------------------------
 
