@@ -123,11 +123,12 @@ async def test_store_falls_back_to_one_by_one_when_the_batch_call_fails(tmp_path
         tx.execute("INSERT INTO settings_kv (key, value) VALUES (?, 'ok')", (key,))
         return key
 
-    released = threading.Event()
+    entered, released = threading.Event(), threading.Event()
 
     def hold(tx: Tx) -> None:
         # Keeps the writer thread busy until the three writes below are queued, so they
         # are committed together in the next transaction.
+        entered.set()
         assert released.wait(timeout=30)
 
     store = Store(tmp_path / "db.sqlite", synchronous="NORMAL")
@@ -136,6 +137,7 @@ async def test_store_falls_back_to_one_by_one_when_the_batch_call_fails(tmp_path
         async with trio.open_nursery() as nursery:
             await nursery.start(store.run)
             await store.submit(hold, lambda result: None)
+            assert await trio.to_thread.run_sync(entered.wait, 30)
             for key in ("a", "b", "c"):
                 await store.submit(
                     functools.partial(single, key=key),
