@@ -181,7 +181,14 @@ class connect:
         extra_headers: list[tuple[str, str]] | None = None,
     ) -> None:
         self._cm = open_ws(
-            url, subprotocols=[subprotocol], extra_headers=extra_headers, max_message_size=1 << 20
+            url,
+            subprotocols=[subprotocol],
+            extra_headers=extra_headers,
+            max_message_size=1 << 20,
+            # Deep enough that trio-websocket's reader never blocks on frames a test does
+            # not read: a blocked reader stalls the close handshake until the timeout.
+            message_queue_size=100_000,
+            disconnect_timeout=5,
         )
         self._codec = CODECS[subprotocol]
         self._token = token
