@@ -15,7 +15,9 @@ from werkzeug.exceptions import HTTPException
 
 from actors.directory import Conflict
 from actors.records import NotFound
+from server.api.attachments import upload_limit
 from server.http import ApiError, error_response
+from server.pages import register_pages
 from server.state import AppState
 from server.ws import ASGIReceive, ASGISend, websocket_app
 
@@ -83,6 +85,12 @@ class SwitchboardApp:
     def __init__(self, state: AppState) -> None:
         self.state = state
         self.quart = create_quart(state)
+        # The pages are not REST routes: create_quart's url_map is what docs/api.md and
+        # the API's auth tests cover, so the pages are added to the served app only.
+        register_pages(self.quart)
+        self.quart.config["MAX_CONTENT_LENGTH"] = max(
+            MAX_CONTENT_LENGTH, upload_limit(state.settings.attachment_max_bytes)
+        )
 
     async def __call__(self, scope: dict[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
         if scope["type"] == "websocket" and scope.get("path") == "/ws":

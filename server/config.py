@@ -70,6 +70,16 @@ class Settings:
     log_level: str = _s("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     # -- browser surfaces (issue 3): add fields below this line ----------------------------
+    attachment_max_bytes: int = _s(
+        10485760, "Largest attachment upload in bytes (10 MiB); bigger ones are refused with 413."
+    )
+    attachment_types: tuple[str, ...] = _s(
+        ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"),
+        "Content types (comma-separated) accepted for attachments; others are refused with 415.",
+    )
+    demo: bool = _s(
+        False, "Demo mode: /demo creates a demo webinar and attendee and shows the widget."
+    )
 
     # -- Slack bridge and mail (issue 4): add fields below this line -----------------------
 

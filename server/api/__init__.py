@@ -28,10 +28,11 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def register_blueprints(app: Quart) -> None:
-    from server.api import auth_routes, contexts, conversations, health, users
+    from server.api import attachments, auth_routes, contexts, conversations, health, users
 
-    for module in (health, auth_routes, users, contexts, conversations):
+    for module in (health, auth_routes, users, contexts, conversations, attachments):
         app.register_blueprint(module.blueprint)
+
 
 
 def known_fields(data: Mapping[str, Any], allowed: Iterable[str]) -> None:

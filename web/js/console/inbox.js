@@ -1,0 +1,270 @@
+// The inbox column: conversations by last activity, filters, full-text search, and live
+// updates from the LiveFeed (`conversation` frames) so new ones appear without a reload.
+//
+// Unread counts: the list API has no per-user read marks, so the console remembers, per
+// user and in this browser, the last seq it showed of each conversation; unread is the
+// number of seqs since then (events included).
+
+import { h, clear, icon, ICONS, storage } from "../dom.js";
+import { shortTime } from "../format.js";
+import { avatar } from "../messages.js";
+import { get, query } from "./api.js";
+import { attempt } from "./toast.js";
+
+const PAGE = 50;
+// Conversations remembered in the seen map; the oldest entries are dropped beyond this.
+const SEEN_MAX = 2000;
+const SEARCH_DEBOUNCE_MS = 300;
+const STATUSES = [
+  ["open", "Open"],
+  ["pending", "Pending"],
+  ["resolved", "Resolved"],
+  ["", "All"],
+];
+const CHANNELS = [
+  ["", "All channels"],
+  ["widget", "Widget"],
+  ["link", "Link"],
+  ["api", "API"],
+];
+
+export class Inbox {
+  constructor(app, { onSelect }) {
+    this.app = app;
+    this.onSelect = onSelect;
+    this.filters = { status: "open", assignee: "", context: "", channel: "", tag: "", q: "" };
+    this.rows = new Map(); // id -> {state, el}
+    this.selectedId = null;
+    this.next = null;
+    this.loading = 0;
+    this.seenKey = `switchboard:seen:${app.me.id}`;
+    this.seen = this._loadSeen();
+    this._build();
+  }
+
+  // -- layout --------------------------------------------------------------------------------
+
+  _build() {
+    const app = this.app;
+    this.status = h("span", { class: "live-status", text: "Connecting…" });
+    this.search = h("input", { class: "input search-input", type: "search", placeholder: "Search messages", "aria-label": "Search messages" });
+    let timer = null;
+    this.search.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => this.setFilter("q", this.search.value.trim()), SEARCH_DEBOUNCE_MS);
+    });
+    const statusGroup = h("div", { class: "segmented", role: "group", "aria-label": "Status" });
+    for (const [value, label] of STATUSES) {
+      const button = h("button", { type: "button", "aria-pressed": String(value === this.filters.status), dataset: { value }, text: label });
+      button.addEventListener("click", () => {
+        for (const b of statusGroup.children) b.setAttribute("aria-pressed", String(b === button));
+        this.setFilter("status", value);
+      });
+      statusGroup.append(button);
+    }
+    const assignee = this._select("Assignee", [
+      ["", "Anyone"],
+      ["me", "Mine"],
+      ["unassigned", "Unassigned"],
+      ...[...app.users.values()].filter((u) => u.active).map((u) => [u.id, u.name]),
+      ...[...app.teams.values()].map((t) => [`team:${t.id}`, `Team: ${t.name}`]),
+    ], "assignee");
+    const context = this._select("Webinar or context", [["", "All contexts"], ...app.contexts.map((c) => [c.id, c.title])], "context");
+    const channel = this._select("Channel", CHANNELS, "channel");
+    const tag = h("input", { class: "input input--small", type: "text", placeholder: "Tag", "aria-label": "Tag" });
+    tag.addEventListener("change", () => this.setFilter("tag", tag.value.trim().toLowerCase()));
+    this.list = h("ul", { class: "inbox-list", role: "listbox", "aria-label": "Conversations" });
+    this.emptyState = h("li", { class: "inbox-empty", text: "No conversations here." });
+    this.more = h("button", { class: "btn btn--small inbox-more", type: "button", text: "Load more", hidden: true });
+    this.more.addEventListener("click", () => this.load({ append: true }));
+    this.el = h(
+      "section",
+      { class: "inbox", "aria-label": "Inbox" },
+      h("div", { class: "inbox-head" }, h("h1", { text: "Inbox" }), this.status),
+      h("div", { class: "search" }, icon(ICONS.search, { size: 16 }), this.search),
+      h("div", { class: "inbox-filters" }, statusGroup, h("div", { class: "filter-row" }, assignee, context), h("div", { class: "filter-row" }, channel, tag)),
+      h("div", { class: "inbox-scroll" }, this.list, this.more),
+    );
+  }
+
+  _select(label, options, key) {
+    const select = h("select", { class: "select select--small", "aria-label": label });
+    for (const [value, text] of options) select.append(h("option", { value, text }));
+    select.addEventListener("change", () => this.setFilter(key, select.value));
+    return select;
+  }
+
+  setConnection(state) {
+    const online = state === "online";
+    this.status.textContent = online ? "Live" : state === "failed" ? "Disconnected" : "Reconnecting…";
+    this.status.classList.toggle("live-status--online", online);
+  }
+
+  focusSearch() {
+    this.search.focus();
+    this.search.select();
+  }
+
+  // -- data ----------------------------------------------------------------------------------
+
+  setFilter(key, value) {
+    if (this.filters[key] === value) return;
+    this.filters[key] = value;
+    this.load();
+  }
+
+  async load({ append = false } = {}) {
+    const ticket = ++this.loading;
+    const { status, assignee, context, channel, tag, q } = this.filters;
+    const path = `/conversations${query({ status, assignee, context, channel, tag, q, limit: PAGE, before: append ? this.next : null })}`;
+    const page = await attempt(() => get(path), "Could not load the inbox");
+    if (!page || ticket !== this.loading) return;
+    if (!append) {
+      this.rows.clear();
+      clear(this.list);
+    }
+    for (const state of page.items) this._put(state);
+    this.next = page.next;
+    this.more.hidden = !page.next;
+    this._sort();
+  }
+
+  /** A `conversation` frame from the LiveFeed (or a conversation the console changed). */
+  update(state) {
+    const known = this.rows.has(state.id);
+    if (!known && this.filters.q) return; // cannot tell whether it matches the search
+    if (!this._matches(state)) {
+      if (known && state.id !== this.selectedId) this._remove(state.id);
+      else if (known) this._put(state);
+      return;
+    }
+    this._put(state);
+    this._sort();
+  }
+
+  _matches(state) {
+    const f = this.filters;
+    const who = state.assignee || {};
+    if (f.status && state.status !== f.status) return false;
+    if (f.assignee === "me" && who.user !== this.app.me.id) return false;
+    if (f.assignee === "unassigned" && (who.user || who.team)) return false;
+    if (f.assignee.startsWith("team:") && who.team !== f.assignee.slice(5)) return false;
+    if (f.assignee && !["me", "unassigned"].includes(f.assignee) && !f.assignee.startsWith("team:") && who.user !== f.assignee) return false;
+    if (f.context && state.context?.id !== f.context) return false;
+    if (f.channel && state.channel !== f.channel) return false;
+    if (f.tag && !(state.tags || []).includes(f.tag)) return false;
+    return true;
+  }
+
+  _put(state) {
+    const row = this.rows.get(state.id);
+    const el = this._render(state);
+    if (row) row.el.replaceWith(el);
+    this.rows.set(state.id, { state, el });
+  }
+
+  _remove(id) {
+    const row = this.rows.get(id);
+    if (row) row.el.remove();
+    this.rows.delete(id);
+    this._sort();
+  }
+
+  _sort() {
+    const ordered = [...this.rows.values()].sort(
+      (a, b) => b.state.last_activity_at - a.state.last_activity_at || (b.state.id > a.state.id ? 1 : -1),
+    );
+    ordered.forEach(({ el }, index) => {
+      if (this.list.children[index] !== el) this.list.insertBefore(el, this.list.children[index] || null);
+    });
+    if (!ordered.length) this.list.append(this.emptyState);
+    else this.emptyState.remove();
+  }
+
+  // -- unread --------------------------------------------------------------------------------
+
+  _loadSeen() {
+    try {
+      return JSON.parse(storage.get(this.seenKey) || "{}");
+    } catch {
+      return {};
+    }
+  }
+
+  unread(state) {
+    return Math.max(0, state.last_seq - (this.seen[state.id] || 0));
+  }
+
+  markSeen(id, seq) {
+    if ((this.seen[id] || 0) >= seq) return;
+    delete this.seen[id];
+    this.seen[id] = seq;
+    const ids = Object.keys(this.seen);
+    for (const old of ids.slice(0, Math.max(0, ids.length - SEEN_MAX))) delete this.seen[old];
+    storage.set(this.seenKey, JSON.stringify(this.seen));
+    const row = this.rows.get(id);
+    if (row) this._put(row.state);
+  }
+
+  // -- selection -----------------------------------------------------------------------------
+
+  select(id) {
+    this.selectedId = id;
+    for (const [rowId, { el }] of this.rows) {
+      el.classList.toggle("conv-row--selected", rowId === id);
+      el.setAttribute("aria-selected", String(rowId === id));
+    }
+  }
+
+  /** Open the next (+1) or previous (-1) conversation of the list. */
+  move(delta) {
+    const ids = [...this.list.querySelectorAll(".conv-row")].map((el) => el.dataset.id);
+    if (!ids.length) return;
+    const index = ids.indexOf(this.selectedId);
+    const target = index < 0 ? ids[0] : ids[Math.min(ids.length - 1, Math.max(0, index + delta))];
+    if (target && target !== this.selectedId) this.onSelect(target);
+    this.rows.get(target)?.el.scrollIntoView({ block: "nearest" });
+  }
+
+  _render(state) {
+    const app = this.app;
+    const name = state.contact?.name || "Unknown visitor";
+    const unread = state.id === this.selectedId ? 0 : this.unread(state);
+    const who = state.assignee || {};
+    const assignee = who.user ? app.userName(who.user) : who.team ? app.teamName(who.team) : null;
+    const link = h(
+      "a",
+      { class: "conv-link", href: `/console/c/${encodeURIComponent(state.id)}`, tabindex: "-1" },
+      avatar(name),
+      h(
+        "div",
+        { class: "conv-row-main" },
+        h("div", { class: "conv-row-top" }, h("span", { class: "conv-name", text: name }), h("time", { text: shortTime(state.last_activity_at) })),
+        state.context ? h("div", { class: "conv-row-context", text: state.context.title }) : null,
+        h(
+          "div",
+          { class: "conv-row-bottom" },
+          h("span", { class: "conv-preview", text: state.preview || "No messages yet" }),
+          unread ? h("span", { class: "unread-badge", "aria-label": `${unread} unread`, text: unread > 99 ? "99+" : String(unread) }) : null,
+        ),
+        h(
+          "div",
+          { class: "conv-row-tags" },
+          state.priority && state.priority !== "none" ? h("span", { class: `priority priority--${state.priority}`, text: state.priority }) : null,
+          state.status !== "open" ? h("span", { class: `status-pill status-pill--${state.status}`, text: state.status }) : null,
+          assignee ? h("span", { class: "conv-assignee", text: `→ ${assignee}` }) : null,
+          ...(state.tags || []).map((t) => h("span", { class: "chip", text: t })),
+        ),
+      ),
+    );
+    link.addEventListener("click", (event) => {
+      if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+      event.preventDefault();
+      this.onSelect(state.id);
+    });
+    const classes = ["conv-row"];
+    if (unread) classes.push("conv-row--unread");
+    if (state.id === this.selectedId) classes.push("conv-row--selected");
+    return h("li", { class: classes.join(" "), role: "option", "aria-selected": String(state.id === this.selectedId), dataset: { id: state.id } }, link);
+  }
+}
