@@ -179,15 +179,17 @@ class connect:
         subprotocol: str = "switchboard.v1.msgpack",
         inbox: bool = False,
         extra_headers: list[tuple[str, str]] | None = None,
+        message_queue_size: int = 100_000,
     ) -> None:
         self._cm = open_ws(
             url,
             subprotocols=[subprotocol],
             extra_headers=extra_headers,
             max_message_size=1 << 20,
-            # Deep enough that trio-websocket's reader never blocks on frames a test does
-            # not read: a blocked reader stalls the close handshake until the timeout.
-            message_queue_size=100_000,
+            # Deep by default, so trio-websocket's reader never blocks on frames a test does
+            # not read (a blocked reader stalls the close handshake until the timeout); a
+            # test of a slow reader asks for 1, so the socket really backs up.
+            message_queue_size=message_queue_size,
             disconnect_timeout=5,
         )
         self._codec = CODECS[subprotocol]

@@ -196,7 +196,7 @@ async def test_slow_reader_is_closed_with_4008_while_others_keep_being_served(
         _, staff_token = await seed.staff_token()
         fast_seen = 0
         async with (
-            connect(seed.ws_url, staff_token) as slow,
+            connect(seed.ws_url, staff_token, message_queue_size=1) as slow,
             connect(seed.ws_url, staff_token) as fast,
             connect(seed.ws_url, staff_token) as sender,
         ):
