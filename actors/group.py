@@ -311,17 +311,30 @@ class ConversationGroup:
         await self._store.submit(fn, done, batch=batch, item=item)
 
     async def _results_loop(self) -> None:
-        async for command, result in self._results:
-            self._in_flight.release()
-            match command:
-                case Post():
-                    self._post_done(command, result)
-                case MarkRead():
-                    self._read_done(command, result)
-                case Update():
-                    self._update_done(command, result)
-                case _:
-                    raise AssertionError(f"no result expected for {command!r}")
+        async for first in self._results:
+            # Handle every result that is ready before yielding: a commit hands over all
+            # of its results at once, and handling them together puts all their frames in
+            # the outboxes before any session writer runs, so each writer sends one batch
+            # frame instead of one frame per message (the cost on this stack is per frame).
+            self._handle_result(*first)
+            while True:
+                try:
+                    command, result = self._results.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                self._handle_result(command, result)
+
+    def _handle_result(self, command: Command, result: outcome.Outcome[Any]) -> None:
+        self._in_flight.release()
+        match command:
+            case Post():
+                self._post_done(command, result)
+            case MarkRead():
+                self._read_done(command, result)
+            case Update():
+                self._update_done(command, result)
+            case _:
+                raise AssertionError(f"no result expected for {command!r}")
 
     # -- results ----------------------------------------------------------------------------
 
