@@ -48,20 +48,31 @@ class OutFrame:
 class Outbox:
     """One session's bounded queue of frames to write to its websocket."""
 
-    def __init__(self, size: int) -> None:
+    __slots__ = ("_send", "on_overflow", "overflowed", "receive")
+
+    def __init__(self, size: int, on_overflow: Callable[[], None] | None = None) -> None:
         self._send, self.receive = trio.open_memory_channel[OutFrame](size)
-        #: Set when a push found the outbox full: the session must close with 4008.
-        self.overflowed = trio.Event()
+        #: True once a push found the outbox full: the session must close with 4008.
+        self.overflowed = False
+        #: Called once, synchronously, when the outbox overflows (the session closes).
+        self.on_overflow = on_overflow
+
+    def mark_overflowed(self) -> None:
+        if self.overflowed:
+            return
+        self.overflowed = True
+        log.info("outbox.overflow size=%d", self._send.statistics().max_buffer_size)
+        if self.on_overflow is not None:
+            self.on_overflow()
 
     def push(self, item: OutFrame) -> bool:
         """Queue a frame without waiting; False (and overflowed set) when full or closed."""
-        if self.overflowed.is_set():
+        if self.overflowed:
             return False
         try:
             self._send.send_nowait(item)
         except trio.WouldBlock:
-            log.info("outbox.overflow size=%d", self._send.statistics().max_buffer_size)
-            self.overflowed.set()
+            self.mark_overflowed()
             return False
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             return False
@@ -121,7 +132,7 @@ class Subscription:
         """Hand a frame to the session (or hold it while catching up)."""
         if not self.live:
             if len(self.pending) >= PENDING_MAX:
-                self.outbox.overflowed.set()
+                self.outbox.mark_overflowed()
                 return False
             self.pending.append((item, seq))
             return True

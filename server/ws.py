@@ -117,7 +117,7 @@ class Session:
         self._send = send
         self.id = secrets.token_hex(8)
         self.codec: Codec | None = None
-        self.outbox = Outbox(state.settings.outbox_frames)
+        self.outbox = Outbox(state.settings.outbox_frames, on_overflow=self._on_overflow)
         self.principal: Principal | None = None
         self.identity: Participant | None = None
         self.subs: dict[str, Subscription] = {}
@@ -129,8 +129,10 @@ class Session:
         self._tokens = self._burst
         self._last_refill = trio.current_time()
         self._rate_strikes = 0
-        self._lost: trio.MemorySendChannel[Subscription]
-        self._lost, self._lost_receive = trio.open_memory_channel[Subscription](64)
+        #: The session's nursery (reader + writer) once hello succeeded: overflow and
+        #: token expiry cancel it, lost subscriptions start their rejoin in it.
+        self._nursery: trio.Nursery | None = None
+        self._expires_at = float("inf")
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -178,13 +180,22 @@ class Session:
         if not isinstance(first, Hello):
             raise _Closing(CloseCode.POLICY, "the first frame must be hello")
         await self._hello(first)
+        # Two tasks per connection (memory per idle connection is mostly trio tasks and
+        # scopes): slowness and token expiry need none of their own, they cancel this
+        # nursery (see _on_overflow and the deadline below) and are told apart after.
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.cancel_scope.deadline = self._expires_at
             nursery.start_soon(self._writer)
-            nursery.start_soon(self._guard)
             try:
                 await self._reader()
             finally:
                 nursery.cancel_scope.cancel()
+        self._nursery = None
+        if self.outbox.overflowed:
+            raise _Closing(CloseCode.TOO_SLOW, "too slow; reconnect and resume with after_seq")
+        if trio.current_time() >= self._expires_at:
+            raise _Closing(CloseCode.TOKEN_EXPIRED, "the token has expired")
 
     async def _close(self, code: int, reason: str) -> None:
         log.info("ws.close session=%s code=%d reason=%s", self.id, code, reason)
@@ -288,6 +299,8 @@ class Session:
             raise _Closing(CloseCode.POLICY, "unknown, revoked or expired token")
         principal = resolved.principal
         self.principal = principal
+        if principal.expires_at is not None:
+            self._expires_at = trio.current_time() + (principal.expires_at - now_ms()) / 1000
         self.identity = Participant(kind=principal.kind, id=principal.id, name=principal.name)  # type: ignore[arg-type]
         settings = self.state.settings
         welcome = Welcome(
@@ -387,13 +400,18 @@ class Session:
         if not sub.go_live():
             raise _Closing(CloseCode.TOO_SLOW, "too slow to catch up; resume with after_seq")
 
+    def _on_overflow(self) -> None:
+        """The outbox is full: the peer does not read fast enough; close with 4008."""
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
     def _on_lost(self, sub: Subscription) -> None:
         """The group holding ``sub`` stopped (crash or shutdown): rejoin from its last seq."""
-        if self.subs.get(sub.conversation) is sub:
+        if self.subs.get(sub.conversation) is sub and self._nursery is not None:
             try:
-                self._lost.send_nowait(sub)
-            except (trio.WouldBlock, trio.ClosedResourceError):
-                self.outbox.overflowed.set()
+                self._nursery.start_soon(self._rejoin, sub)
+            except RuntimeError:  # the session is closing: nothing to rejoin
+                pass
 
     async def _leave(self, frame: Leave) -> None:
         sub = self.subs.pop(frame.conversation, None)
@@ -477,33 +495,17 @@ class Session:
             else:
                 await self._send({"type": "websocket.send", "text": payload})
 
-    async def _guard(self) -> None:
-        """Close for slowness or token expiry; rejoin subscriptions whose group stopped."""
-        assert self.principal is not None
-        expires = self.principal.expires_at
-        deadline = trio.current_time() + (expires - now_ms()) / 1000 if expires else float("inf")
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._rejoin_lost)
-            with trio.move_on_at(deadline):
-                await self.outbox.overflowed.wait()
-                raise _Closing(CloseCode.TOO_SLOW, "too slow; reconnect and resume with after_seq")
-            raise _Closing(CloseCode.TOKEN_EXPIRED, "the token has expired")
-
-    async def _rejoin_lost(self) -> None:
-        async for sub in self._lost_receive:
-            if self.subs.get(sub.conversation) is not sub:
-                continue
-            log.info(
-                "ws.rejoin session=%s conversation=%s after=%d",
-                self.id,
-                sub.conversation,
-                sub.last_seq,
-            )
-            try:
-                await self._subscribe(sub.conversation, sub.last_seq)
-            except (ActorStopped, records.NotFound, trio.TooSlowError) as exc:
-                self._push_error(ErrorCode.UNAVAILABLE, f"lost {sub.conversation}: {exc}", None)
-                self.subs.pop(sub.conversation, None)
+    async def _rejoin(self, sub: Subscription) -> None:
+        if self.subs.get(sub.conversation) is not sub:
+            return
+        log.info(
+            "ws.rejoin session=%s conversation=%s after=%d", self.id, sub.conversation, sub.last_seq
+        )
+        try:
+            await self._subscribe(sub.conversation, sub.last_seq)
+        except (ActorStopped, records.NotFound, trio.TooSlowError) as exc:
+            self._push_error(ErrorCode.UNAVAILABLE, f"lost {sub.conversation}: {exc}", None)
+            self.subs.pop(sub.conversation, None)
 
 
 async def websocket_app(

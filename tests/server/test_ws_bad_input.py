@@ -201,3 +201,18 @@ async def test_console_cookie_only_from_our_own_origin(seed: Seed, guard: trio.C
         ) as ws:
             await ws.send_message(MSGPACK.encode(Hello(token="")))
             assert await _closed_code(ws) == 1008
+
+
+async def test_token_expiring_during_the_session_closes_with_4001(
+    lazy_clock: trio.testing.MockClock, nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    settings = Settings.from_mapping({"port": 0, "data_dir": tmp_path / "d"})
+    running: Running = await nursery.start(serve, settings)
+    seed = Seed(running)
+    att = await seed.attendee((await seed.context())["id"], ttl_ms=30_000)
+    async with connect(seed.ws_url, att["token"]) as client:
+        start = trio.current_time()
+        code, _ = await read_until_closed(client.recv)
+    assert code == 4001
+    # The token's lifetime is wall-clock; the session's deadline is set from it at hello.
+    assert trio.current_time() - start == pytest.approx(30, abs=1)

@@ -376,3 +376,40 @@ async def test_no_common_subprotocol_is_refused(seed: Seed, guard: trio.CancelSc
                 events.extend(ws.events())
         assert isinstance(events[0], RejectConnection)
         assert events[0].status_code == 403
+
+
+async def test_session_rejoins_when_its_conversation_actor_crashes(
+    seed: Seed, guard: trio.CancelScope, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actors.group import ConversationGroup, Post
+
+    original = ConversationGroup._handle
+
+    async def crashing(self: ConversationGroup, command: object) -> None:
+        if isinstance(command, Post) and command.msg.body == "boom":
+            raise RuntimeError("injected crash")
+        await original(self, command)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ConversationGroup, "_handle", crashing)
+    with guard:
+        ctx = await seed.context()
+        att = await seed.attendee(ctx["id"])
+        conv = att["conversation"]
+        _, staff_token = await seed.staff_token()
+        async with (
+            connect(seed.ws_url, att["token"]) as ann,
+            connect(seed.ws_url, staff_token) as staff,
+        ):
+            await _join(ann, conv)
+            await staff.send(Send(conversation=conv, client_msg_id="s1", body="before"))
+            first, _ = await ann.until(lambda f: isinstance(f, MessageFrame))
+            await staff.send(Send(conversation=conv, client_msg_id="s2", body="boom"))
+            error, _ = await staff.until(lambda f: isinstance(f, ErrorFrame))
+            assert isinstance(error, ErrorFrame)
+            assert (error.code, error.ref) == ("internal", "s2")
+            # The actor was restarted; the attendee's session rejoined on its own.
+            await staff.send(Send(conversation=conv, client_msg_id="s3", body="after"))
+            later, _ = await ann.until(lambda f: isinstance(f, MessageFrame))
+            assert isinstance(first, MessageFrame)
+            assert isinstance(later, MessageFrame)
+            assert (first.seq, first.body, later.seq, later.body) == (1, "before", 2, "after")
