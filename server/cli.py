@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import getpass
 import logging
 import os
@@ -51,13 +52,24 @@ async def _with_store(settings: Settings, fn: Callable[[Store], Awaitable[T]]) -
     return result.unwrap()
 
 
+#: Collector thresholds for a long-running server. With the defaults (700, 10, 10) a busy
+#: server ran a full collection every few seconds, each stalling every delivery in flight
+#: for ~300 ms (docs/benchmarks.md); live data is long-lived, so collect young objects
+#: less often and the old generation rarely.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    gc.set_threshold(*GC_THRESHOLDS)
     from server.main import serve
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             running = await nursery.start(serve, settings)
+            # Everything alive now (modules, app, settings) lives as long as the process:
+            # keep it out of every future collection.
+            gc.freeze()
             print(f"Switchboard listening on {running.url}", flush=True)
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for signum in signals:
