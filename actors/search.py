@@ -8,6 +8,10 @@ new activity arrives between requests.
 
 Full-text search never hands user text to FTS5 as query syntax: every term becomes a
 quoted phrase (see :func:`fts_query`), so ``"a" OR NEAR(`` is searched for, not parsed.
+
+Every conversation these functions return carries the calling staff user's own unread
+count (:func:`unread_counts`): their read mark and the messages after it that they did
+not write, so each agent's inbox shows what *they* have not read yet.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import base64
 import binascii
 import re
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +34,24 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: The assignee filter's special values.
 UNASSIGNED = "unassigned"
 TEAM_PREFIX = "team:"
+#: Conversations per unread query: well under SQLite's bound-parameter limit, and above
+#: the API's largest page (200), so a page costs one query.
+_UNREAD_CHUNK = 500
+#: The viewer's read mark and, per conversation, a count over the (conversation_id, seq)
+#: unique index from the mark onwards: only public ``message`` rows (never notes, events
+#: or internal rows), not deleted (history no longer shows them), not written by the
+#: viewer. Rows the viewer never read have no mark: 0, so everything counts.
+_UNREAD_SQL = """
+SELECT c.id, coalesce(r.seq, 0),
+       (SELECT count(*) FROM messages m
+        WHERE m.conversation_id = c.id AND m.seq > coalesce(r.seq, 0)
+          AND m.kind = 'message' AND m.internal = 0 AND m.deleted_at IS NULL
+          AND NOT (m.author_kind = 'staff' AND m.author_id = ?))
+FROM conversations c
+LEFT JOIN read_marks r
+       ON r.conversation_id = c.id AND r.reader_kind = 'staff' AND r.reader_id = ?
+WHERE c.id IN ({marks})
+"""
 
 
 class BadCursor(ValueError):
@@ -98,17 +121,58 @@ def fts_query(text: str) -> str | None:
     return " ".join(phrases) or None
 
 
+def unread_counts(
+    conn: sqlite3.Connection, ids: Iterable[str], viewer: str
+) -> dict[str, tuple[int, int]]:
+    """The staff user ``viewer``'s ``(read_seq, unread)`` for each of the conversations.
+
+    ``read_seq`` is the viewer's read mark (0 when they never sent a ``read``); ``unread``
+    the number of public messages after it that someone else wrote. One query per
+    :data:`_UNREAD_CHUNK` conversations.
+
+    Returns:
+        conversation id -> (read_seq, unread); conversations that do not exist are left out.
+    """
+    wanted = list(dict.fromkeys(ids))
+    counts: dict[str, tuple[int, int]] = {}
+    for start in range(0, len(wanted), _UNREAD_CHUNK):
+        chunk = wanted[start : start + _UNREAD_CHUNK]
+        sql = _UNREAD_SQL.format(marks=",".join("?" * len(chunk)))
+        for conversation, read_seq, unread in conn.execute(sql, (viewer, viewer, *chunk)):
+            counts[conversation] = (read_seq, unread)
+    return counts
+
+
+def _with_unread(
+    conn: sqlite3.Connection, states: list[dict[str, Any]], viewer: str
+) -> list[dict[str, Any]]:
+    """Add ``read_seq`` and ``unread`` (see :func:`unread_counts`) to each state."""
+    counts = unread_counts(conn, [s["id"] for s in states], viewer)
+    for state in states:
+        state["read_seq"], state["unread"] = counts.get(state["id"], (0, 0))
+    return states
+
+
 def list_conversations(
     conn: sqlite3.Connection,
     filters: ConversationFilter,
     limit: int,
     before: Cursor | None = None,
+    *,
+    viewer: str,
 ) -> tuple[list[dict[str, Any]], Cursor | None]:
     """One page of conversation states, newest activity first.
 
+    Args:
+        conn: A read connection.
+        filters: What the inbox asks for.
+        limit: Most conversations in the page.
+        before: Where the previous page ended.
+        viewer: The staff user asking: ``read_seq`` and ``unread`` are theirs.
+
     Returns:
-        The states (``records.conversation_states``) and the cursor of the next page, or
-        None when this page is the last.
+        The states (``records.conversation_states`` plus ``read_seq`` and ``unread``) and
+        the cursor of the next page, or None when this page is the last.
     """
     where: list[str] = []
     params: list[Any] = []
@@ -157,11 +221,17 @@ def list_conversations(
     ).fetchall()
     page = rows[:limit]
     following = Cursor(page[-1][1], page[-1][0]) if len(rows) > limit else None
-    return records.conversation_states(conn, [r[0] for r in page]), following
+    states = records.conversation_states(conn, [r[0] for r in page])
+    return _with_unread(conn, states, viewer), following
 
 
-def conversation_detail(conn: sqlite3.Connection, conversation: str) -> dict[str, Any]:
+def conversation_detail(
+    conn: sqlite3.Connection, conversation: str, *, viewer: str
+) -> dict[str, Any]:
     """The conversation's state with its full context, full contact and read marks.
+
+    Like the inbox page, it carries ``read_seq`` and ``unread`` of the staff user
+    ``viewer``.
 
     Raises:
         NotFound: no such conversation.
@@ -169,7 +239,7 @@ def conversation_detail(conn: sqlite3.Connection, conversation: str) -> dict[str
     states = records.conversation_states(conn, [conversation])
     if not states:
         raise records.NotFound(f"conversation {conversation} does not exist")
-    state = states[0]
+    state = _with_unread(conn, states, viewer)[0]
     if state["context"] is not None:
         state["context"] = directory.get_context(conn, state["context"]["id"])
     if state["contact"] is not None:

@@ -103,7 +103,13 @@ async def list_conversations() -> dict[str, Any]:
         # everything acknowledged before it (a no-op when the indexer is current).
         await search_indexer.catch_up(store)
     items, following = await store.read(
-        functools.partial(search.list_conversations, filters=filters, limit=limit, before=before)
+        functools.partial(
+            search.list_conversations,
+            filters=filters,
+            limit=limit,
+            before=before,
+            viewer=principal().id,
+        )
     )
     return {"items": items, "next": None if following is None else following.encode()}
 
@@ -112,7 +118,9 @@ async def list_conversations() -> dict[str, Any]:
 @requires("staff")
 async def get_conversation(conversation_id: str) -> dict[str, Any]:
     detail: dict[str, Any] = await app_state().system.store.read(
-        functools.partial(search.conversation_detail, conversation=conversation_id)
+        functools.partial(
+            search.conversation_detail, conversation=conversation_id, viewer=principal().id
+        )
     )
     return detail
 

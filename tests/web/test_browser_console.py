@@ -108,12 +108,10 @@ def test_shortcuts_help_filters_assign_and_resolve(browser: Browser, world: Worl
     live, seed = world.live, world.live.seed
     assert seed is not None
     other = live.call(seed.attendee, world.context["id"], "Bob Stone", "bob@example.com")
+    system = live.running.state.system  # type: ignore[union-attr]
     for attendee, body in ((world.attendee, "First question"), (other, "Second question")):
         contact = Participant(kind="contact", id=attendee["contact"]["id"], name="x")
-        live.call(
-            live.running.state.system.post,  # type: ignore[union-attr]
-            NewMessage(attendee["conversation"], contact, "message", body),
-        )
+        live.call(system.post, NewMessage(attendee["conversation"], contact, "message", body))
     console = open_console(browser, world)
     rows = console.locator(".conv-row")
     expect(rows).to_have_count(2)
@@ -164,6 +162,25 @@ def test_shortcuts_help_filters_assign_and_resolve(browser: Browser, world: Worl
     console.keyboard.press("Escape")
     console.keyboard.press("r")
     expect(console.get_by_role("tab", name="Reply")).to_have_attribute("aria-selected", "true")
+
+    # Unread counts are the server's, per viewer: Ann's conversation was read (seq 1) when
+    # "j" showed it. Of what follows only Ann's two messages count for Alex: not Maria's
+    # note, not his own reply. The count holds live and after a reload.
+    conv = world.attendee["conversation"]
+    ann = Participant(kind="contact", id=world.attendee["contact"]["id"], name="Ann Lee")
+    maria = Participant(kind="staff", id=world.admin["id"], name="Maria Admin")
+    alex = Participant(kind="staff", id=world.agent["id"], name="Alex Rivera")
+    for author, kind, body in (
+        (ann, "message", "Still there?"),
+        (maria, "note", "She asked twice"),
+        (alex, "message", "Yes, one moment"),
+        (ann, "message", "Thanks!"),
+    ):
+        live.call(system.post, NewMessage(conv, author, kind, body))
+    badge = rows.filter(has_text="Ann Lee").locator(".unread-badge")
+    expect(badge).to_have_text("2")
+    console.reload()
+    expect(badge).to_have_text("2")
     console.context.close()
 
 

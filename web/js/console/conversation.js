@@ -21,10 +21,10 @@ const STATUSES = [
 ];
 
 export class ConversationView {
-  constructor(app, { onState, onSeen }) {
+  constructor(app, { onState, onRead }) {
     this.app = app;
     this.onState = onState;
-    this.onSeen = onSeen;
+    this.onRead = onRead;
     this.id = null;
     this.detail = null;
     this.mode = "message";
@@ -85,6 +85,7 @@ export class ConversationView {
   close() {
     if (this.id) {
       this._stopTyping();
+      this._flushRead();
       this.app.client.leave(this.id);
     }
     this.id = null;
@@ -282,7 +283,21 @@ export class ConversationView {
       this.readSent = seq;
       this.app.client.read(this.id, seq);
     }
-    this.onSeen(this.id, Math.max(seq, this.detail?.last_seq || 0));
+    this.onRead(this.id, Math.max(seq, this.detail?.last_seq || 0));
+  }
+
+  /**
+   * The client holds a `read` until the join's history replay ends, and leave() drops it:
+   * a conversation opened and left quickly (j, j, k) would stay unread on the server
+   * while the inbox shows it read. A read needs no join, so send it before leaving.
+   */
+  _flushRead() {
+    const client = this.app.client;
+    const conv = client.conversations.get(this.id);
+    if (conv && !conv.live && conv.pendingRead !== null && conv.pendingRead !== undefined) {
+      client._raw({ type: "read", conversation: this.id, seq: conv.pendingRead });
+      conv.pendingRead = null;
+    }
   }
 
   /** A websocket frame for this conversation. */

@@ -1,19 +1,22 @@
 // The inbox column: conversations by last activity, filters, full-text search, and live
 // updates from the LiveFeed (`conversation` frames) so new ones appear without a reload.
 //
-// Unread counts: the list API has no per-user read marks, so the console remembers, per
-// user and in this browser, the last seq it showed of each conversation; unread is the
-// number of seqs since then (events included).
+// Unread counts are the server's, per staff user: the list API gives each conversation's
+// `read_seq` (the viewer's read mark) and `unread` (messages after it that someone else
+// wrote; notes and events never count). Live `conversation` frames then count new
+// messages up; opening a conversation sends `read` and resets it to 0. When a frame cannot
+// tell whether the viewer wrote the new message (a staff reply) or how many came, the
+// console asks the server for the exact count instead of guessing.
 
-import { h, clear, icon, ICONS, storage } from "../dom.js";
+import { h, clear, icon, ICONS } from "../dom.js";
 import { shortTime } from "../format.js";
 import { avatar } from "../messages.js";
 import { get, query } from "./api.js";
 import { attempt } from "./toast.js";
 
 const PAGE = 50;
-// Conversations remembered in the seen map; the oldest entries are dropped beyond this.
-const SEEN_MAX = 2000;
+// Where consoles before server read marks kept their per-browser "seen" map.
+const LEGACY_SEEN_KEY = "switchboard:seen:";
 const SEARCH_DEBOUNCE_MS = 300;
 const STATUSES = [
   ["open", "Open"],
@@ -37,8 +40,16 @@ export class Inbox {
     this.selectedId = null;
     this.next = null;
     this.loading = 0;
-    this.seenKey = `switchboard:seen:${app.me.id}`;
-    this.seen = this._loadSeen();
+    // id -> {readSeq, unread, lastSeq, activity, generation}: the viewer's count and the
+    // state it was counted against. Kept for conversations filtered out of the list too.
+    this.counts = new Map();
+    // id -> true when another refresh is wanted once the one in flight answers.
+    this.refreshing = new Map();
+    try {
+      window.localStorage.removeItem(`${LEGACY_SEEN_KEY}${app.me.id}`);
+    } catch {
+      // storage denied: nothing was kept there either
+    }
     this._build();
   }
 
@@ -123,14 +134,21 @@ export class Inbox {
       this.rows.clear();
       clear(this.list);
     }
-    for (const state of page.items) this._put(state);
+    for (const state of page.items) {
+      this._remember(state);
+      this._put(state);
+    }
     this.next = page.next;
     this.more.hidden = !page.next;
     this._sort();
   }
 
-  /** A `conversation` frame from the LiveFeed (or a conversation the console changed). */
-  update(state) {
+  /**
+   * A `conversation` frame from the LiveFeed (`event` is the frame's: "created",
+   * "updated" or "message"), or a conversation the console changed (no event).
+   */
+  update(state, event = null) {
+    if (event) this._countLive(state);
     const known = this.rows.has(state.id);
     if (!known && this.filters.q) return; // cannot tell whether it matches the search
     if (!this._matches(state)) {
@@ -140,6 +158,8 @@ export class Inbox {
     }
     this._put(state);
     this._sort();
+    // A row the list API did not give us (new, or from beyond the loaded pages).
+    if (!this.counts.has(state.id)) this._refresh(state.id);
   }
 
   _matches(state) {
@@ -183,25 +203,85 @@ export class Inbox {
 
   // -- unread --------------------------------------------------------------------------------
 
-  _loadSeen() {
-    try {
-      return JSON.parse(storage.get(this.seenKey) || "{}");
-    } catch {
-      return {};
+  /** Take the server's `read_seq` and `unread` of a state from the API. */
+  _remember(state) {
+    if (typeof state.unread !== "number") return;
+    const entry = this.counts.get(state.id);
+    // A read this console sent may not be in the answer yet: keep the higher mark.
+    const readSeq = Math.max(state.read_seq || 0, entry?.readSeq || 0);
+    this.counts.set(state.id, {
+      readSeq,
+      unread: Math.min(state.unread, Math.max(0, state.last_seq - readSeq)),
+      lastSeq: state.last_seq,
+      activity: state.last_activity_at,
+      generation: (entry?.generation || 0) + 1,
+    });
+  }
+
+  /**
+   * A live frame: count its new message if someone else wrote it.
+   *
+   * The frame carries the state, not the message. Only a public message moves
+   * `last_activity_at`; notes and events move `last_seq` alone. One new seq that moved it
+   * is one message to count, unless `last_staff_at` moved with it: then a staff member
+   * wrote it, maybe the viewer (from another tab, Slack or the API). That case, and
+   * several new seqs in one frame (the feed coalesces a batch), ask the server for the
+   * exact count instead.
+   */
+  _countLive(state) {
+    const entry = this.counts.get(state.id);
+    if (!entry || state.last_seq <= entry.lastSeq) return; // not counted here, or not newer
+    const added = state.last_seq - entry.lastSeq;
+    const published = state.last_activity_at > entry.activity;
+    entry.lastSeq = state.last_seq;
+    entry.activity = Math.max(entry.activity, state.last_activity_at);
+    // On screen: the view sends `read` for it and markRead() resets the count.
+    if (state.id === this.selectedId || !published) return;
+    if (added > 1 || state.last_staff_at === state.last_activity_at) {
+      this._refresh(state.id);
+      return;
     }
+    entry.unread = Math.min(entry.unread + 1, Math.max(0, state.last_seq - entry.readSeq));
+  }
+
+  /** Ask the server for the viewer's count of one conversation (one request at a time). */
+  async _refresh(id) {
+    if (this.refreshing.has(id)) {
+      this.refreshing.set(id, true);
+      return;
+    }
+    this.refreshing.set(id, false);
+    const generation = this.counts.get(id)?.generation;
+    const detail = await get(`/conversations/${encodeURIComponent(id)}`).catch(() => null);
+    const again = this.refreshing.get(id);
+    this.refreshing.delete(id);
+    // Opened (and read) or reloaded meanwhile: that count is newer than this answer.
+    if (detail && this.counts.get(id)?.generation === generation) {
+      this._remember(detail);
+      this._rerender(id);
+    }
+    if (again) this._refresh(id);
   }
 
   unread(state) {
-    return Math.max(0, state.last_seq - (this.seen[state.id] || 0));
+    const entry = this.counts.get(state.id);
+    return entry ? Math.min(entry.unread, Math.max(0, state.last_seq - entry.readSeq)) : 0;
   }
 
-  markSeen(id, seq) {
-    if ((this.seen[id] || 0) >= seq) return;
-    delete this.seen[id];
-    this.seen[id] = seq;
-    const ids = Object.keys(this.seen);
-    for (const old of ids.slice(0, Math.max(0, ids.length - SEEN_MAX))) delete this.seen[old];
-    storage.set(this.seenKey, JSON.stringify(this.seen));
+  /** The viewer read the conversation up to `seq` (the view sent the `read` frame). */
+  markRead(id, seq) {
+    const entry = this.counts.get(id);
+    if (entry) {
+      entry.readSeq = Math.max(entry.readSeq, seq);
+      entry.unread = 0;
+      entry.generation += 1;
+    } else {
+      this.counts.set(id, { readSeq: seq, unread: 0, lastSeq: seq, activity: 0, generation: 1 });
+    }
+    this._rerender(id);
+  }
+
+  _rerender(id) {
     const row = this.rows.get(id);
     if (row) this._put(row.state);
   }

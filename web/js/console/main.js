@@ -43,7 +43,7 @@ async function boot() {
   const inbox = new Inbox(app, { onSelect: (id) => navigate(`/console/c/${encodeURIComponent(id)}`) });
   const conversation = new ConversationView(app, {
     onState: (state) => inbox.update(state),
-    onSeen: (id, seq) => inbox.markSeen(id, seq),
+    onRead: (id, seq) => inbox.markRead(id, seq),
   });
   const inboxLayout = h("div", { class: "inbox-layout" }, inbox.el, conversation.el, conversation.side.el);
 
@@ -57,7 +57,7 @@ async function boot() {
     welcomed = true;
   });
   client.addEventListener("conversation", ({ detail }) => {
-    inbox.update(detail.state);
+    inbox.update(detail.state, detail.event);
     conversation.handle("conversation", detail);
   });
   for (const type of ["message", "typing", "presence", "receipt", "send_failed"]) {
