@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -77,7 +76,3 @@ class AppState:
                 Attachment(id=row[0], name=row[1], content_type=row[2], size=row[3], url=url)
             )
         return tuple(result)
-
-
-def dumps(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
