@@ -96,7 +96,46 @@ class Update:
     reply: Reply[dict[str, Any]]
 
 
-Command = Subscribe | Unsubscribe | Post | SetTyping | MarkRead | Update
+# -- edits, deletes and presence queries (issue 4: the Slack bridge and the mailer) ----------
+
+
+@dataclass(slots=True)
+class EditMessage:
+    """Replace a message's body; ``reply`` gets the edited message (``records.NotFound``)."""
+
+    seq: int
+    body: str
+    editor: Participant
+    reply: Reply[StoredMessage]
+
+
+@dataclass(slots=True)
+class DeleteMessage:
+    """Delete a message (its seq stays taken); ``reply`` gets it with ``deleted`` set."""
+
+    seq: int
+    by: Participant
+    reply: Reply[StoredMessage]
+
+
+@dataclass(slots=True)
+class ListOnline:
+    """Who is subscribed right now (the mailer emails replies to offline attendees)."""
+
+    reply: Reply[list[Participant]]
+
+
+Command = (
+    Subscribe
+    | Unsubscribe
+    | Post
+    | SetTyping
+    | MarkRead
+    | Update
+    | EditMessage
+    | DeleteMessage
+    | ListOnline
+)
 
 
 def _as_exception(error: BaseException) -> Exception:
@@ -156,6 +195,11 @@ def _answer_late(command: Command, result: outcome.Outcome[Any]) -> None:
     elif isinstance(command, Update):
         if isinstance(result, outcome.Value):
             command.reply.send(result.value[0])
+        elif isinstance(result, outcome.Error):
+            command.reply.fail(_as_exception(result.error))
+    elif isinstance(command, EditMessage | DeleteMessage):
+        if isinstance(result, outcome.Value):
+            command.reply.send(result.value)
         elif isinstance(result, outcome.Error):
             command.reply.fail(_as_exception(result.error))
 
@@ -288,6 +332,29 @@ class ConversationGroup:
                         by=command.by,
                     ),
                 )
+            case EditMessage():
+                await self._submit(
+                    command,
+                    functools.partial(
+                        records.edit_message,
+                        conversation=self.conversation,
+                        seq=command.seq,
+                        body=command.body,
+                        editor=command.editor,
+                    ),
+                )
+            case DeleteMessage():
+                await self._submit(
+                    command,
+                    functools.partial(
+                        records.delete_message,
+                        conversation=self.conversation,
+                        seq=command.seq,
+                        by=command.by,
+                    ),
+                )
+            case ListOnline():
+                command.reply.send(self.online())
 
     async def _submit(
         self,
@@ -333,6 +400,8 @@ class ConversationGroup:
                 self._read_done(command, result)
             case Update():
                 self._update_done(command, result)
+            case EditMessage() | DeleteMessage():
+                self._change_done(command, result)
             case _:
                 raise AssertionError(f"no result expected for {command!r}")
 
@@ -411,6 +480,22 @@ class ConversationGroup:
             for sub in self._subs.values():
                 sub.deliver(staff if sub.is_staff else public)
         command.reply.send(state)
+
+    def _change_done(
+        self, command: EditMessage | DeleteMessage, result: outcome.Outcome[StoredMessage]
+    ) -> None:
+        """An edit or delete committed: the frame replaces the message clients have."""
+        if isinstance(result, outcome.Error):
+            command.reply.fail(_as_exception(result.error))
+            return
+        stored = result.unwrap()
+        frame = OutFrame(stored.to_frame())
+        for sub in self._subs.values():
+            if stored.internal and not sub.is_staff:
+                continue
+            # No seq: the subscriber has this seq already, and the frame must still go out.
+            sub.deliver(frame)
+        command.reply.send(stored)
 
     # -- membership ------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ thread. Nothing here awaits.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -70,6 +71,9 @@ class StoredMessage:
     duplicate: bool = False
     #: Staff only: notes and internal change events.
     internal: bool = False
+    #: Set by :func:`edit_message` / :func:`delete_message` for the frame that replaces it.
+    edited_at: int | None = None
+    deleted: bool = False
 
     def to_frame(self) -> MessageFrame:
         return MessageFrame(
@@ -83,6 +87,8 @@ class StoredMessage:
             in_reply_to=self.in_reply_to,
             ts=self.ts,
             data=self.data,
+            edited_at=self.edited_at,
+            deleted=self.deleted,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -271,6 +277,69 @@ def mark_read(tx: Tx, conversation: str, reader: Participant, seq: int) -> int |
         },
     )
     return seq
+
+
+# -- message edits and deletes (issue 4: Slack edits and deletes reach the attendee) ----------
+
+
+def _live_message(tx: Tx, conversation: str, seq: int) -> StoredMessage:
+    row = tx.execute(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq = ? "
+        "AND deleted_at IS NULL",
+        (conversation, seq),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"message {seq} of conversation {conversation} does not exist")
+    return _row_to_message(conversation, row)
+
+
+def edit_message(
+    tx: Tx, conversation: str, seq: int, body: str, editor: Participant
+) -> StoredMessage:
+    """Replace a message's body and append ``message.edited``; return the edited message.
+
+    Raises:
+        NotFound: no such message, or it was deleted.
+    """
+    stored = _live_message(tx, conversation, seq)
+    tx.execute(
+        "UPDATE messages SET body = ?, edited_at = ? WHERE conversation_id = ? AND seq = ?",
+        (body, tx.now_ms, conversation, seq),
+    )
+    tx.append_event(
+        "message.edited",
+        conversation,
+        {
+            "conversation": conversation,
+            "seq": seq,
+            "body": body,
+            "editor": participant_json(editor),
+            "ts": tx.now_ms,
+        },
+    )
+    return dataclasses.replace(stored, body=body, edited_at=tx.now_ms)
+
+
+def delete_message(tx: Tx, conversation: str, seq: int, by: Participant) -> StoredMessage:
+    """Mark a message deleted (its seq stays taken) and append ``message.deleted``.
+
+    The returned message has an empty body and ``deleted`` set: the frame that tells
+    clients to drop it must not carry what was deleted.
+
+    Raises:
+        NotFound: no such message, or it was deleted already.
+    """
+    stored = _live_message(tx, conversation, seq)
+    tx.execute(
+        "UPDATE messages SET deleted_at = ? WHERE conversation_id = ? AND seq = ?",
+        (tx.now_ms, conversation, seq),
+    )
+    tx.append_event(
+        "message.deleted",
+        conversation,
+        {"conversation": conversation, "seq": seq, "by": participant_json(by), "ts": tx.now_ms},
+    )
+    return dataclasses.replace(stored, body="", attachments=(), deleted=True)
 
 
 def _current_state(conn: sqlite3.Connection | Tx, conversation: str) -> dict[str, Any]:

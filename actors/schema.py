@@ -223,8 +223,101 @@ def _m001_core(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m002_slack_mail(db: sqlite_utils.Database) -> None:
+    """Slack bridge and mailer: thread map, operation queue, inbox, activity log, mail outbox.
+
+    ``slack_ops`` is the durable progress of every Slack operation (issue 4): the bridge
+    turns events into rows here (unique ``key`` = idempotency key) and works them off in
+    order per lane; ``in_doubt`` marks a post whose answer never came, so a retry first
+    looks in Slack for it instead of posting twice.
+    """
+    _run_script(
+        db,
+        """
+        ALTER TABLE messages ADD COLUMN emailed_at INTEGER;
+        CREATE TABLE slack_threads (
+            conversation_id TEXT PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
+            lane TEXT NOT NULL,
+            channel_id TEXT,
+            thread_ts TEXT,
+            created_at INTEGER NOT NULL
+        );
+        CREATE UNIQUE INDEX slack_threads_ts ON slack_threads(channel_id, thread_ts);
+        CREATE TABLE slack_channels (
+            context_id TEXT PRIMARY KEY REFERENCES contexts(id) ON DELETE CASCADE,
+            channel_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE slack_ops (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL UNIQUE,
+            lane TEXT NOT NULL,
+            conversation_id TEXT,
+            kind TEXT NOT NULL,
+            seq INTEGER,
+            payload TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'done', 'held', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            in_doubt INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            result TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX slack_ops_lane ON slack_ops(lane, status, id);
+        CREATE INDEX slack_ops_status ON slack_ops(status, id);
+        CREATE TABLE slack_messages (
+            channel_id TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            origin TEXT NOT NULL CHECK (origin IN ('out', 'in')),
+            PRIMARY KEY (channel_id, ts)
+        );
+        CREATE INDEX slack_messages_seq ON slack_messages(conversation_id, seq);
+        CREATE TABLE slack_inbox (
+            event_id TEXT PRIMARY KEY,
+            payload TEXT NOT NULL,
+            received_at INTEGER NOT NULL,
+            processed_at INTEGER
+        );
+        CREATE INDEX slack_inbox_pending ON slack_inbox(processed_at, received_at);
+        CREATE TABLE integration_activity (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts INTEGER NOT NULL,
+            integration TEXT NOT NULL,
+            level TEXT NOT NULL CHECK (level IN ('info', 'warning', 'error')),
+            action TEXT NOT NULL,
+            conversation_id TEXT,
+            ref TEXT,
+            code TEXT,
+            message TEXT NOT NULL,
+            hint TEXT
+        );
+        CREATE INDEX integration_activity_level ON integration_activity(integration, level, id);
+        CREATE TABLE mail_outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            recipient TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sent', 'announced', 'dead', 'skipped')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            sent_at INTEGER,
+            UNIQUE (conversation_id, seq)
+        );
+        CREATE INDEX mail_outbox_status ON mail_outbox(status, id);
+        """,
+    )
+
+
 #: Applied in order; the list index + 1 is the schema version after the migration.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m001_core]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m001_core, _m002_slack_mail]
 
 
 def version(conn: sqlite3.Connection) -> int:

@@ -225,7 +225,11 @@ class Welcome:
 
 @dataclass(frozen=True, slots=True)
 class MessageFrame:
-    """One message of a conversation (history replay or live)."""
+    """One message of a conversation (history replay or live).
+
+    A message frame whose ``seq`` the client already has replaces that message: this is
+    how edits (``edited_at`` set) and deletes (``deleted`` true) reach clients.
+    """
 
     TYPE: ClassVar[str] = "message"
     conversation: str
@@ -240,6 +244,10 @@ class MessageFrame:
     in_reply_to: int | None = None
     #: Event details for kind "event", e.g. {"event": "status_changed", ...}.
     data: dict[str, Any] | None = None
+    #: When the body was last edited (ms since the epoch); None when never edited.
+    edited_at: int | None = None
+    #: The message was deleted: ``body`` is empty and the client drops or greys it out.
+    deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,6 +155,8 @@ _SERVER_SPECS: Final[dict[str, RecordSpec]] = {
             "client_msg_id": Optional(ID),
             "in_reply_to": Optional(SEQ),
             "data": Optional(JsonMap()),
+            "edited_at": Optional(Int()),
+            "deleted": Bool(),
         }),
         _server(f.Ack, {"conversation": ID, "client_msg_id": ID, "seq": SEQ, "ts": Int()}),
         _server(f.HistoryEnd, {"conversation": ID, "last_seq": SEQ}),

@@ -1,4 +1,4 @@
-"""The ``switchboard`` command: serve, migrate, create-user, token.
+"""The ``switchboard`` command: serve, demo, migrate, create-user, token.
 
 Every subcommand reads the same Settings (environment, ``--config`` TOML file). Output
 meant for people goes to stdout; ``serve`` prints one line with the URL once it accepts
@@ -8,6 +8,7 @@ connections, which scripts and tests wait for.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import gc
 import getpass
@@ -74,6 +75,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for signum in signals:
                     log.info("server.stopping signal=%s", signal.Signals(signum).name)
+                    nursery.cancel_scope.cancel()
+                    break
+
+    trio.run(main)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Serve in demo mode with the Slack emulator and the SMTP sink (see server/demo.py)."""
+    import tempfile
+
+    settings = _settings(args)
+    if args.data_dir is None:
+        # The emulator forgets everything when it stops: a fresh database each run keeps
+        # the threads in it and in the database in step.
+        settings = dataclasses.replace(
+            settings, data_dir=Path(tempfile.mkdtemp(prefix="switchboard-demo-"))
+        )
+    from server.demo import run_demo
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(run_demo, settings)
+            print(f"data: {settings.data_dir}  (Ctrl+C stops the demo)", flush=True)
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    log.info("demo.stopping signal=%s", signal.Signals(signum).name)
                     nursery.cancel_scope.cancel()
                     break
 
@@ -205,6 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--data-dir", type=Path)
     serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser(
+        "demo", help="serve in demo mode with a local Slack emulator and SMTP sink"
+    )
+    demo.add_argument("--host")
+    demo.add_argument("--port", type=int)
+    demo.add_argument("--data-dir", type=Path, help="default: a fresh temporary folder")
+    demo.set_defaults(func=cmd_demo)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
     migrate.add_argument("--data-dir", type=Path)

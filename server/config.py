@@ -82,6 +82,49 @@ class Settings:
     )
 
     # -- Slack bridge and mail (issue 4): add fields below this line -----------------------
+    slack_api_url: str = _s(
+        "https://slack.com/api/",
+        "Slack Web API base URL (the Slack emulator's URL in tests and the demo).",
+    )
+    slack_bot_token: str = _s(
+        "", "Slack bot token (xoxb-...); the Slack bridge is off while it is empty."
+    )
+    slack_signing_secret: str = _s(
+        "", "Slack app signing secret: requests to /slack/events must be signed with it."
+    )
+    slack_channel: str = _s(
+        "", "Slack channel (id or name) for all attendee threads when channels per webinar are off."
+    )
+    slack_channel_per_webinar: bool = _s(
+        False, "Create one Slack channel per webinar (slack_channel_prefix + its name)."
+    )
+    slack_channel_prefix: str = _s(
+        "webinar-", "Prefix of per-webinar Slack channel names (a trailing dash is recommended)."
+    )
+    slack_first_message_only: bool = _s(
+        False,
+        "Only surface attendees who start chatting: post to Slack on an attendee's first "
+        "message instead of when they join.",
+    )
+    slack_note_prefix: str = _s(
+        "note:", "A Slack thread reply starting with this becomes an internal note."
+    )
+    reply_as: str = _s(
+        "primary",
+        "Who staff replies appear from in webinars without their own choice: primary (the "
+        "primary moderator) or actual (the moderator who wrote them).",
+    )
+    slack_post_interval: float = _s(
+        1.0, "Seconds between posts to one Slack channel (Slack allows about one a second)."
+    )
+    slack_timeout: float = _s(10.0, "Seconds to wait for a Slack Web API answer.")
+    smtp_host: str = _s("", "SMTP server for mail to offline attendees; mail is off while empty.")
+    smtp_port: int = _s(587, "SMTP server port.")
+    smtp_from: str = _s("switchboard@localhost", "Sender address of mail to attendees.")
+    smtp_username: str = _s("", "SMTP login name (empty: no login).")
+    smtp_password: str = _s("", "SMTP password.")
+    smtp_starttls: bool = _s(True, "Use STARTTLS (turn off only for a local relay or test sink).")
+    smtp_timeout: float = _s(30.0, "Seconds to wait for the SMTP server.")
 
     @property
     def database_path(self) -> Path:

@@ -10,9 +10,13 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from actors.mailer import MailConfig, Mailer
+from actors.slack_bridge import SlackBridge
+from actors.slack_store import REPLY_AS, SlackConfig
 from actors.system import System, SystemConfig
+from server.api.integrations import CONFIG_KEY, Integrations
 from server.app import SwitchboardApp
-from server.config import Settings
+from server.config import Settings, SettingsError
 from server.state import AppState
 
 log = logging.getLogger(__name__)
@@ -27,6 +31,8 @@ class Running:
 
     url: str
     state: AppState
+    #: The Slack bridge and the mailer (issue 4).
+    integrations: Integrations | None = None
 
 
 def system_config(settings: Settings) -> SystemConfig:
@@ -34,6 +40,39 @@ def system_config(settings: Settings) -> SystemConfig:
         database=settings.database_path,
         synchronous=settings.sqlite_synchronous,
         group_idle_timeout=settings.group_idle_timeout,
+    )
+
+
+def slack_config(settings: Settings) -> SlackConfig:
+    """The Slack bridge's defaults from the environment (REST-saved values win over them)."""
+    if settings.reply_as not in REPLY_AS:
+        raise SettingsError(f"reply_as must be one of {', '.join(REPLY_AS)}")
+    if settings.slack_post_interval < 0 or settings.slack_timeout <= 0:
+        raise SettingsError("slack_post_interval must be >= 0 and slack_timeout positive")
+    api_url = settings.slack_api_url
+    return SlackConfig(
+        api_url=api_url if api_url.endswith("/") else api_url + "/",
+        bot_token=settings.slack_bot_token,
+        signing_secret=settings.slack_signing_secret,
+        channel=settings.slack_channel,
+        channel_per_webinar=settings.slack_channel_per_webinar,
+        channel_prefix=settings.slack_channel_prefix,
+        first_message_only=settings.slack_first_message_only,
+        note_prefix=settings.slack_note_prefix,
+        reply_as=settings.reply_as,
+    )
+
+
+def mail_config(settings: Settings) -> MailConfig:
+    """The mailer's defaults from the environment (REST-saved values win over them)."""
+    return MailConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.smtp_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+        timeout=settings.smtp_timeout,
     )
 
 
@@ -55,10 +94,21 @@ async def serve(
 ) -> None:
     """Run the system and the HTTP server until cancelled."""
     system = System(system_config(settings))
+    integrations = Integrations.attach(
+        system,
+        SlackBridge(
+            system,
+            slack_config(settings),
+            post_interval=settings.slack_post_interval,
+            timeout=settings.slack_timeout,
+        ),
+        Mailer(system, mail_config(settings)),
+    )
     async with trio.open_nursery() as nursery:
         await nursery.start(system.run)
         state = AppState(settings=settings, system=system)
         app = SwitchboardApp(state)
+        app.quart.config[CONFIG_KEY] = integrations
         binds: list[str] = await nursery.start(
             functools.partial(hypercorn_serve, app, hypercorn_config(settings), mode="asgi")  # type: ignore[arg-type]
         )
@@ -66,8 +116,10 @@ async def serve(
         if settings.port == 0 or not settings.public_url:
             # Links we generate must point at the real port when it was picked for us.
             state.settings = _with_public_url(settings, url)
+        integrations.slack.base_url = state.settings.base_url
+        await integrations.start(system)
         log.info("server.listening url=%s", url)
-        task_status.started(Running(url=url, state=state))
+        task_status.started(Running(url=url, state=state, integrations=integrations))
 
 
 def _with_public_url(settings: Settings, url: str) -> Settings:

@@ -32,7 +32,12 @@ def register_blueprints(app: Quart) -> None:
 
     for module in (health, auth_routes, users, contexts, conversations, attachments):
         app.register_blueprint(module.blueprint)
+    # Slack bridge and mail (issue 4): settings and logs, host-app interactions, Slack events.
+    from server import slack_events
+    from server.api import integrations, interactions
 
+    for module in (integrations, interactions, slack_events):
+        app.register_blueprint(module.blueprint)
 
 
 def known_fields(data: Mapping[str, Any], allowed: Iterable[str]) -> None:

@@ -81,7 +81,7 @@ SERVER_STRATEGIES: dict[type[Any], st.SearchStrategy[Any]] = {
         body=st.text(max_size=200), ts=seqs,
         attachments=st.lists(attachments, max_size=f.MAX_ATTACHMENTS).map(tuple),
         client_msg_id=st.none() | ids, in_reply_to=st.none() | seqs,
-        data=st.none() | json_maps,
+        data=st.none() | json_maps, edited_at=st.none() | seqs, deleted=st.booleans(),
     ),
     f.Ack: st.builds(f.Ack, conversation=ids, client_msg_id=ids, seq=seqs, ts=seqs),
     f.HistoryEnd: st.builds(f.HistoryEnd, conversation=ids, last_seq=seqs),

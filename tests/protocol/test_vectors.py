@@ -183,3 +183,27 @@ def test_codec_registry_and_negotiation() -> None:
     assert select_codec(["chat", "switchboard.v1.json"]) is JSON
     assert select_codec(["switchboard.v2.json"]) is None
     assert select_codec([]) is None
+
+
+def test_edited_and_deleted_message_frames() -> None:
+    """Edits and deletes travel as message frames for a seq the client already has."""
+    edited = MessageFrame("c1", 3, "message", ANN, "fixed", 5, edited_at=9)
+    text = JSON.encode(edited)
+    assert text == (
+        '{"type":"message","conversation":"c1","seq":3,"kind":"message",'
+        '"author":{"kind":"staff","id":"u1","name":"Ann"},"body":"fixed","ts":5,'
+        '"attachments":[],"client_msg_id":null,"in_reply_to":null,"data":null,'
+        '"edited_at":9,"deleted":false}'
+    )
+    deleted = MessageFrame("c1", 3, "message", ANN, "", 5, deleted=True)
+    for codec in (JSON, MSGPACK):
+        assert codec.decode_server(codec.encode(edited)) == edited
+        assert codec.decode_server(codec.encode(deleted)) == deleted
+    # An older peer's frame without the new keys reads as "never edited, not deleted".
+    old = (
+        '{"type":"message","conversation":"c1","seq":1,"kind":"note","author":'
+        '{"kind":"staff","id":"u1","name":"Ann"},"body":"x","ts":1}'
+    )
+    frame = JSON.decode_server(old)
+    assert isinstance(frame, MessageFrame)
+    assert (frame.edited_at, frame.deleted) == (None, False)

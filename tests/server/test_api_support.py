@@ -21,8 +21,9 @@ from server.config import Settings
 from server.state import AppState
 from tests.helpers import Seed
 
-#: Routes that answer without credentials, on purpose.
-PUBLIC = frozenset({("GET", "/healthz"), ("POST", "/api/v1/auth/login")})
+#: Routes that answer without credentials, on purpose (/slack/events checks Slack's
+#: request signature instead, and answers 401 without a valid one).
+PUBLIC = frozenset({("GET", "/healthz"), ("POST", "/api/v1/auth/login"), ("POST", "/slack/events")})
 #: Served by the raw ASGI websocket handler (server/app.py), not by Quart's url_map.
 WEBSOCKET = ("GET", "/ws")
 #: Tables whose rows change without a request (event-log consumers store their cursors).
