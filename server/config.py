@@ -126,6 +126,8 @@ class Settings:
     smtp_starttls: bool = _s(True, "Use STARTTLS (turn off only for a local relay or test sink).")
     smtp_timeout: float = _s(30.0, "Seconds to wait for the SMTP server.")
 
+    # -- Webhooks and recipes (issue 5): add fields below this line ------------------------
+
     @property
     def database_path(self) -> Path:
         return self.data_dir / self.database
