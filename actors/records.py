@@ -105,6 +105,8 @@ class StoredMessage:
             "data": self.data,
             "internal": self.internal,
             "ts": self.ts,
+            "edited_at": self.edited_at,
+            "deleted": self.deleted,
         }
 
 
@@ -508,12 +510,14 @@ def _row_to_message(conversation: str, row: Sequence[Any]) -> StoredMessage:
         data=json.loads(row[9]) if row[9] else None,
         ts=row[10],
         internal=bool(row[11]),
+        edited_at=row[12],
+        deleted=row[13] is not None,
     )
 
 
 _MESSAGE_COLUMNS = (
     "seq, kind, author_kind, author_id, author_name, body, attachments, client_msg_id, "
-    "in_reply_to, data, created_at, internal"
+    "in_reply_to, data, created_at, internal, edited_at, deleted_at"
 )
 
 

@@ -24,12 +24,13 @@ from urllib.parse import urlsplit
 
 import trio
 
-from actors import records
+from actors import records, slack_store
 from actors.directory import Principal
 from actors.group import MarkRead, SetTyping
 from actors.outbox import Outbox, OutFrame, Subscription
 from actors.records import NewMessage
 from actors.runtime import ActorStopped
+from actors.slack_store import SlackConfig
 from actors.store import now_ms
 from protocol.codec import CODECS, Codec
 from protocol.errors import CloseCode, ErrorCode, ProtocolError, RemoteProtocolError
@@ -430,9 +431,25 @@ class Session:
         attachments: tuple[Attachment, ...] = ()
         if frame.attachments:
             attachments = await self.state.attachments_for(frame.conversation, frame.attachments)
+        author = self.identity
+        if frame.kind == "message" and self.principal.kind == "staff":
+            # A console reply appears from the moderator the webinar's reply_as names, the
+            # same rule (and the same REST-over-environment settings) as a Slack reply.
+            defaults = SlackConfig(reply_as=self.state.settings.reply_as)
+            writer = (author.id, author.name)
+            conversation = frame.conversation
+            found = await self.state.system.store.read(
+                lambda conn: slack_store.reply_author(
+                    conn,
+                    conversation,
+                    writer,
+                    slack_store.load_config(conn, defaults).reply_as,
+                )
+            )
+            author = found or author
         msg = NewMessage(
             conversation=frame.conversation,
-            author=self.identity,
+            author=author,
             kind=frame.kind,
             body=frame.body,
             attachments=attachments,

@@ -16,8 +16,9 @@ from typing import Any
 
 from quart import Blueprint
 
-from actors import records, search, search_indexer
+from actors import records, search, search_indexer, slack_store
 from actors.records import ConversationChanges, NewMessage, StoredMessage
+from actors.slack_store import SlackConfig
 from protocol.frames import MAX_BODY_BYTES, MAX_ID_CHARS, Participant
 from server.api import MAX_LIST, known_fields, query_choice, query_text, unicode_text
 from server.http import (
@@ -244,10 +245,22 @@ async def post_message(conversation_id: str) -> tuple[dict[str, Any], int]:
     )
     if in_reply_to is not None and not 1 <= in_reply_to <= last:
         raise bad_request(f"in_reply_to must be the seq of a message (1 to {last})")
+    author = _staff()
+    if kind == "message":
+        # Who the reply appears from: the webinar's reply_as rule, exactly as for Slack
+        # replies (a REST-saved reply_as wins over the environment's).
+        defaults = SlackConfig(reply_as=app_state().settings.reply_as)
+        writer = (author.id, author.name)
+        found = await app_state().system.store.read(
+            lambda conn: slack_store.reply_author(
+                conn, conversation_id, writer, slack_store.load_config(conn, defaults).reply_as
+            )
+        )
+        author = found or author
     stored = await app_state().system.post(
         NewMessage(
             conversation=conversation_id,
-            author=_staff(),
+            author=author,
             kind=kind,
             body=body,
             client_msg_id=client_msg_id,

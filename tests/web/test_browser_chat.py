@@ -7,9 +7,13 @@ import re
 import sqlite3
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, FrameLocator, Page, expect
 
+from actors.group import DeleteMessage, EditMessage
+from actors.records import StoredMessage
+from protocol.frames import Participant
 from tests.web.conftest import World, login, new_context, open_host_page
 
 pytestmark = pytest.mark.browser
@@ -219,5 +223,70 @@ def test_unread_badge_counts_replies_until_the_panel_opens(browser: Browser, wor
     widget.get_by_role("button", name="Open chat").click()
     expect(badge).to_be_hidden()
     expect(console.locator(".msg-seen")).to_have_text("Seen by Ann Lee")
+    widget.context.close()
+    console.context.close()
+
+
+def change_message(world: World, seq: int, body: str | None) -> StoredMessage:
+    """Edit message ``seq`` to ``body`` (delete it when None) through its conversation actor,
+    as the Slack bridge does for a Slack edit or delete."""
+    assert world.live.running is not None
+    system = world.live.running.state.system
+    editor = Participant("staff", world.agent["id"], world.agent["name"])
+    result: StoredMessage = world.live.call(
+        system.groups.call,
+        world.attendee["conversation"],
+        (lambda reply: EditMessage(seq, body, editor, reply))
+        if body is not None
+        else (lambda reply: DeleteMessage(seq, editor, reply)),
+        timeout=10.0,
+    )
+    return result
+
+
+def test_edits_replace_the_message_and_deletes_remove_it(browser: Browser, world: World) -> None:
+    seed = world.live.seed
+    assert seed is not None
+    token = world.live.call(seed.api_token, world.agent["id"])
+    console = open_console(browser, world)
+    widget, frame = open_widget(browser, world)
+    errors = watch_errors(console) + watch_errors(widget)
+    console.locator(".conv-row", has_text="Ann Lee").click()
+    posted = []
+    with httpx.Client(base_url=world.url, headers={"Authorization": f"Bearer {token}"}) as http:
+        for body in ("We start at 3 pm", "Wrong webinar, sorry"):
+            answer = http.post(
+                f"/api/v1/conversations/{world.attendee['conversation']}/messages",
+                json={"body": body},
+            )
+            assert answer.status_code == 201, answer.text
+            posted.append(answer.json()["seq"])
+    for scope, rows in ((frame, ".chat-scroll"), (console, ".conv-scroll")):
+        expect(scope.locator(f"{rows} .msg .msg-body")).to_have_text(
+            ["We start at 3 pm", "Wrong webinar, sorry"]
+        )
+        expect(scope.locator(f"{rows} .msg-edited")).to_have_count(0)
+
+    edited = change_message(world, posted[0], "We start at 4 pm")
+    assert edited.edited_at is not None
+    change_message(world, posted[1], None)
+    # Replaced in place (no second copy) with the edited mark; the deleted one is gone.
+    for scope, rows in ((frame, ".chat-scroll"), (console, ".conv-scroll")):
+        expect(scope.locator(f"{rows} .msg .msg-body")).to_have_text(["We start at 4 pm"])
+        expect(scope.locator(f"{rows} .msg .msg-edited")).to_have_text(["edited"])
+
+    # History after a reload says the same.
+    widget.reload()
+    widget.get_by_role("button", name="Open chat").click()
+    expect(frame.locator(".chat-scroll .msg .msg-body")).to_have_text(["We start at 4 pm"])
+    expect(frame.locator(".chat-scroll .msg .msg-edited")).to_have_text(["edited"])
+    with httpx.Client(base_url=world.url, headers={"Authorization": f"Bearer {token}"}) as http:
+        history = http.get(f"/api/v1/conversations/{world.attendee['conversation']}/messages")
+    assert history.status_code == 200, history.text
+    items = [m for m in history.json()["items"] if m["kind"] == "message"]
+    assert [(m["body"], m["edited_at"], m["deleted"]) for m in items] == [
+        ("We start at 4 pm", edited.edited_at, False)
+    ]
+    assert errors == []
     widget.context.close()
     console.context.close()

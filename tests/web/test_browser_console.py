@@ -3,6 +3,7 @@ attachments."""
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 import struct
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
+from actors import directory
 from actors.records import NewMessage
 from protocol.frames import Participant
 from tests.helpers import PASSWORD
@@ -307,4 +309,59 @@ def test_admin_manages_teams_and_users(browser: Browser, world: World) -> None:
         ).fetchall(),
     )
     assert teams == [("Support", 1)]
+    console.context.close()
+
+
+def test_slack_reply_in_chat_link_opens_that_conversation(browser: Browser, world: World) -> None:
+    live, seed = world.live, world.live.seed
+    assert seed is not None
+    other = live.call(seed.attendee, world.context["id"], "Bob Stone", "bob@example.com")
+    conversation = other["conversation"]
+    link = f"{world.url}/console/conversations/{conversation}"  # actors/slack_blocks.py
+    context = new_context(browser)
+    page = context.new_page()
+    # Not logged in yet: the login page sends the person on to the conversation.
+    page.goto(link)
+    expect(page).to_have_url(
+        f"{world.url}/console/login?next=/console/conversations/{conversation}"
+    )
+    page.get_by_label("Email").fill("alex@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{world.url}/console/c/{conversation}")
+    expect(page.locator(".conv-title")).to_have_text("Bob Stone")
+    expect(page.locator(".conv-row--selected")).to_contain_text("Bob Stone")
+    # Logged in: the link opens the conversation directly.
+    page.goto(f"{world.url}/console/conversations/{world.attendee['conversation']}")
+    expect(page).to_have_url(f"{world.url}/console/c/{world.attendee['conversation']}")
+    expect(page.locator(".conv-title")).to_have_text("Ann Lee")
+    context.close()
+
+
+def test_a_reply_shown_as_the_primary_moderator_settles_once(
+    browser: Browser, world: World
+) -> None:
+    """Console attribution (docs/slack.md): Alex, a moderator, replies in a webinar whose
+    primary moderator is Maria; the reply appears once, from Maria, not left pending."""
+    live, seed = world.live, world.live.seed
+    assert seed is not None
+    webinar = live.call(
+        seed.store.write,
+        functools.partial(
+            directory.create_context,
+            kind="webinar",
+            title="Moderated webinar",
+            data={"webinar": "Moderated webinar"},
+            moderators=[world.admin["id"], world.agent["id"]],
+            primary_moderator=world.admin["id"],
+            external_id=None,
+        ),
+    )
+    live.call(seed.attendee, webinar["id"], "Cleo Park", "cleo@example.com")
+    console = open_console(browser, world)
+    console.locator(".conv-row", has_text="Cleo Park").click()
+    reply(console, "Welcome, Cleo")
+    expect(console.locator(".conv-scroll .msg .msg-body")).to_have_text(["Welcome, Cleo"])
+    expect(console.locator(".conv-scroll .msg--pending")).to_have_count(0)
+    expect(console.locator(".conv-scroll .msg .msg-author")).to_have_text(["Maria Admin"])
     console.context.close()

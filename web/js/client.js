@@ -6,7 +6,8 @@
 // - Keeps an outbox of messages not yet acknowledged: what is sent while offline, or
 //   whose ack was lost with the connection, is sent again after the rejoin. Resends use
 //   the same client_msg_id, which the server makes idempotent: never a second message.
-// - Flattens `batch` frames; drops a `message` whose seq it has already seen.
+// - Flattens `batch` frames; drops a `message` whose seq it has already seen, unless it is
+//   an edit or delete of that message (`edited_at` set or `deleted`), which replaces it.
 // - Detects dead connections with application pings (browsers cannot see websocket
 //   pings).
 //
@@ -33,6 +34,11 @@ export function websocketUrl(base = location.href) {
   const url = new URL("/ws", base);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   return url.href;
+}
+
+/** An edited or deleted message: it replaces the one with its seq (docs/protocol.md). */
+export function isReplacement(frame) {
+  return frame.deleted === true || (frame.edited_at !== null && frame.edited_at !== undefined);
 }
 
 export function newClientMsgId() {
@@ -233,8 +239,11 @@ export class SwitchboardClient extends EventTarget {
       case "message": {
         const conv = this.conversations.get(frame.conversation);
         if (conv) {
-          if (frame.seq <= conv.lastSeq) return; // seen already (a resend's replay)
-          conv.lastSeq = frame.seq;
+          // An edit or delete replaces a message the client may have already: it arrives
+          // live, outside the seq order, so it never moves lastSeq.
+          const replaces = isReplacement(frame);
+          if (frame.seq <= conv.lastSeq && !replaces) return; // seen already (a resend's replay)
+          if (!replaces) conv.lastSeq = frame.seq;
         }
         if (frame.client_msg_id && this._mine(frame.author)) this.outbox.delete(frame.client_msg_id);
         this._emit("message", frame);

@@ -4,7 +4,12 @@
 // and become the stored message in place when the message with their client_msg_id
 // arrives, so a message is never shown twice. Bodies are rendered as text, with
 // http(s) links made clickable (dom.linkify); nothing from a message is parsed as HTML.
+//
+// A message whose seq is already shown is replaced by a later frame for it: an edit
+// re-renders it with the new body and an "edited" mark; a delete removes it, as history
+// (which leaves deleted messages out) shows it after a reload.
 
+import { isReplacement } from "./client.js";
 import { h, clear, icon, ICONS, linkify } from "./dom.js";
 import { fileSize, initials, hue, shortTime } from "./format.js";
 
@@ -45,12 +50,15 @@ export class MessageList {
     this.stored = new Map();
     /** client_msg_id -> {el, msg} for messages not stored yet */
     this.pending = new Map();
+    /** seqs of messages deleted while shown (or before): never shown again */
+    this.removed = new Set();
     this.seenMark = null;
     this._typingTimer = null;
   }
 
   get lastSeq() {
     let last = 0;
+    for (const seq of this.removed) last = Math.max(last, seq);
     for (const seq of this.stored.keys()) last = Math.max(last, seq);
     return last;
   }
@@ -69,6 +77,7 @@ export class MessageList {
   clear() {
     this.stored.clear();
     this.pending.clear();
+    this.removed.clear();
     clear(this.list).append(this.empty);
     this.empty.hidden = false;
   }
@@ -82,14 +91,21 @@ export class MessageList {
     this.scroller.scrollTop = this.scroller.scrollHeight;
   }
 
-  /** Add or settle a stored message (ws `message` frame or REST Message). */
+  /** Add or settle a stored message (ws `message` frame or REST Message); an edit or
+   * delete of a shown message replaces it. */
   add(msg) {
-    if (this.stored.has(msg.seq)) return false;
     if (msg.kind === "note" && !this.showNotes) return false;
+    const shown = this.stored.get(msg.seq);
+    if (shown) return isReplacement(msg) ? this._replace(shown, msg) : false;
+    if (this.removed.has(msg.seq)) return false;
+    if (msg.deleted) {
+      this.removed.add(msg.seq);
+      return false;
+    }
     const follow = this._nearBottom();
     const pending = msg.client_msg_id ? this.pending.get(msg.client_msg_id) : null;
     let el;
-    if (pending && pending.msg.author && participantKey(pending.msg.author) === participantKey(msg.author)) {
+    if (pending && settles(pending.msg.author, msg.author)) {
       this.pending.delete(msg.client_msg_id);
       el = this._render(msg);
       pending.el.replaceWith(el);
@@ -103,11 +119,28 @@ export class MessageList {
     return true;
   }
 
+  /** Swap a shown message for its edited version, or take it away when deleted. */
+  _replace(shown, msg) {
+    if (msg.deleted) {
+      shown.el.remove();
+      this.stored.delete(msg.seq);
+      this.removed.add(msg.seq);
+      if (this.seenMark && !this.seenMark.isConnected) this.seenMark = null;
+      this.empty.hidden = this.stored.size > 0 || this.pending.size > 0;
+      return true;
+    }
+    const el = this._render(msg);
+    if (this.seenMark && shown.el.contains(this.seenMark)) el.querySelector(".msg-meta")?.append(this.seenMark);
+    shown.el.replaceWith(el);
+    this.stored.set(msg.seq, { el, msg });
+    return true;
+  }
+
   /** Older history (a page from before the first seq), keeping the reader's place. */
   prepend(messages) {
     const before = this.scroller.scrollHeight - this.scroller.scrollTop;
     for (const msg of messages) {
-      if (this.stored.has(msg.seq)) continue;
+      if (this.stored.has(msg.seq) || this.removed.has(msg.seq) || msg.deleted) continue;
       const el = this._render(msg);
       this._insert(el, msg.seq);
       this.stored.set(msg.seq, { el, msg });
@@ -197,6 +230,7 @@ export class MessageList {
       "div",
       { class: "msg-meta" },
       h("time", { datetime: new Date(msg.ts).toISOString(), text: shortTime(msg.ts) }),
+      msg.edited_at ? h("span", { class: "msg-edited", title: `Edited ${shortTime(msg.edited_at)}`, text: "edited" }) : null,
       pending ? h("span", { class: "msg-status", text: "Sending…" }) : null,
     );
     // Incoming messages always say who wrote them; outgoing ones only in the console,
@@ -260,6 +294,17 @@ export class MessageList {
     });
     return link;
   }
+}
+
+/**
+ * Whether a stored message with a pending one's client_msg_id is that message: the same
+ * author, or for staff any staff author (a webinar's reply attribution may show a
+ * moderator's reply as from the primary moderator; docs/slack.md).
+ */
+function settles(pendingAuthor, storedAuthor) {
+  if (!pendingAuthor || !storedAuthor) return false;
+  if (participantKey(pendingAuthor) === participantKey(storedAuthor)) return true;
+  return pendingAuthor.kind === "staff" && storedAuthor.kind === "staff";
 }
 
 export function avatar(name, extraClass = "") {

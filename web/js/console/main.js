@@ -1,6 +1,7 @@
 // The staff console: boots the session (GET /api/v1/auth/me), opens one websocket with
 // the session cookie (inbox: true, so the LiveFeed pushes conversation changes), and
 // routes between the inbox (/console, /console/c/<id>) and settings (/console/settings).
+// /console/conversations/<id> (the Slack "Reply in chat" link) opens /console/c/<id>.
 
 import { SwitchboardClient, websocketUrl } from "../client.js";
 import { h, clear, icon, ICONS } from "../dom.js";
@@ -70,7 +71,13 @@ async function boot() {
     route();
   }
   function route() {
-    const path = location.pathname.replace(/\/+$/, "") || "/console";
+    let path = location.pathname.replace(/\/+$/, "") || "/console";
+    const linked = path.match(/^\/console\/conversations\/([^/]+)$/);
+    if (linked) {
+      // Links from outside (Slack's "Reply in chat") name the conversation's long URL.
+      path = `/console/c/${linked[1]}`;
+      history.replaceState(null, "", path);
+    }
     for (const link of document.querySelectorAll(".rail-link[data-nav]")) {
       const active = link.dataset.nav === (path.startsWith("/console/settings") ? "settings" : "inbox");
       link.setAttribute("aria-current", active ? "page" : "false");
