@@ -297,8 +297,8 @@ def test_admin_manages_teams_and_users(browser: Browser, world: World) -> None:
     form.get_by_label("Password").fill("long enough pw")
     form.get_by_role("button", name="Add user").click()
     expect(console.get_by_role("cell", name="kim@example.com")).to_be_visible()
-    console.get_by_role("link", name="Slack").click()
-    expect(console.locator(".settings-main")).to_contain_text("Not set up yet")
+    console.get_by_role("link", name="Slack", exact=True).click()
+    expect(console.get_by_role("form", name="Slack settings")).to_be_visible()
     seed = world.live.seed
     assert seed is not None
     teams = world.live.call(

@@ -1,10 +1,12 @@
 // Settings pages. Each capability registers a section (registerSettingsSection); the
-// Slack bridge, recipes, links and channels plug in here as they arrive. Users and teams
-// are managed here by admins.
+// Slack bridge and mail (slack-settings.js, mail-settings.js), recipes, links and
+// channels plug in here as they arrive. Users and teams are managed here by admins.
 
 import { h, clear } from "../dom.js";
 import { fullTime } from "../format.js";
 import { get, patch, post } from "./api.js";
+import { mailSections } from "./mail-settings.js";
+import { slackSections } from "./slack-settings.js";
 import { attempt, toast } from "./toast.js";
 
 const sections = [];
@@ -182,7 +184,8 @@ function teamCard(team, app, refresh) {
   return h("section", { class: "card team-card" }, h("h3", { text: team.name }), h("div", { class: "checks" }, boxes), save);
 }
 
-placeholder("slack", "Slack", "Answer conversations from Slack threads: one parent message and a thread per attendee.");
+// Slack and mail (admins only): settings forms and their activity and error logs.
+for (const section of [...slackSections(), ...mailSections()]) registerSettingsSection(section);
 placeholder("recipes", "Recipes", "Automation that triages, replies, assigns, resolves and calls webhooks.");
 placeholder("links", "Chat links", "Shareable chat links for emails, notes and events.");
 placeholder("channels", "Channels", "Custom channels that connect other messaging services.");
