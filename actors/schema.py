@@ -316,8 +316,67 @@ def _m002_slack_mail(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m003_webhooks(db: sqlite_utils.Database) -> None:
+    """Outgoing webhooks: endpoints, one delivery per (event, endpoint), and every attempt."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE webhook_endpoints (
+            id TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            event_types TEXT NOT NULL,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            method TEXT NOT NULL DEFAULT 'POST',
+            content_type TEXT NOT NULL DEFAULT 'application/json',
+            auth_header TEXT,
+            secret TEXT NOT NULL,
+            disabled_reason TEXT,
+            after_event INTEGER NOT NULL DEFAULT 0,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE TABLE webhook_deliveries (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+            event_id INTEGER NOT NULL,
+            event_type TEXT NOT NULL,
+            body TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            UNIQUE (event_id, endpoint_id)
+        );
+        CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, seq);
+        CREATE INDEX webhook_deliveries_state ON webhook_deliveries(state, seq);
+        CREATE TABLE webhook_attempts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            delivery_id TEXT NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+            attempt INTEGER NOT NULL,
+            ts INTEGER NOT NULL,
+            url TEXT NOT NULL,
+            response_status INTEGER,
+            response_excerpt TEXT,
+            duration_ms INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            error TEXT,
+            retry_in REAL
+        );
+        CREATE INDEX webhook_attempts_delivery ON webhook_attempts(delivery_id, id);
+        """,
+    )
+
+
 #: Applied in order; the list index + 1 is the schema version after the migration.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m001_core, _m002_slack_mail]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _m001_core,
+    _m002_slack_mail,
+    _m003_webhooks,
+]
 
 
 def version(conn: sqlite3.Connection) -> int:

@@ -127,6 +127,11 @@ class Settings:
     smtp_timeout: float = _s(30.0, "Seconds to wait for the SMTP server.")
 
     # -- Webhooks and recipes (issue 5): add fields below this line ------------------------
+    webhook_allow_private_targets: bool = _s(
+        False,
+        "Let webhooks call private, loopback and link-local addresses (the SSRF guard "
+        "refuses them by default); only for trusted networks and tests.",
+    )
 
     @property
     def database_path(self) -> Path:

@@ -13,7 +13,10 @@ from hypercorn.trio import serve as hypercorn_serve
 from actors.mailer import MailConfig, Mailer
 from actors.slack_bridge import SlackBridge
 from actors.slack_store import REPLY_AS, SlackConfig
+from actors.supervisor import ChildSpec, Restart
 from actors.system import System, SystemConfig
+from actors.webhook_dispatcher import WebhookDispatcher
+from server.api import webhooks as webhooks_api
 from server.api.integrations import CONFIG_KEY, Integrations
 from server.app import SwitchboardApp
 from server.config import Settings, SettingsError
@@ -33,6 +36,8 @@ class Running:
     state: AppState
     #: The Slack bridge and the mailer (issue 4).
     integrations: Integrations | None = None
+    #: The outgoing webhook dispatcher (issue 5).
+    webhooks: WebhookDispatcher | None = None
 
 
 def system_config(settings: Settings) -> SystemConfig:
@@ -104,11 +109,14 @@ async def serve(
         ),
         Mailer(system, mail_config(settings)),
     )
+    webhooks = WebhookDispatcher(system, allow_private=settings.webhook_allow_private_targets)
+    system.add_consumer(webhooks)
     async with trio.open_nursery() as nursery:
         await nursery.start(system.run)
         state = AppState(settings=settings, system=system)
         app = SwitchboardApp(state)
         app.quart.config[CONFIG_KEY] = integrations
+        app.quart.config[webhooks_api.CONFIG_KEY] = webhooks
         binds: list[str] = await nursery.start(
             functools.partial(hypercorn_serve, app, hypercorn_config(settings), mode="asgi")  # type: ignore[arg-type]
         )
@@ -118,8 +126,11 @@ async def serve(
             state.settings = _with_public_url(settings, url)
         integrations.slack.base_url = state.settings.base_url
         await integrations.start(system)
+        await system.root.start_child(ChildSpec("webhooks", webhooks.run, Restart.PERMANENT))
         log.info("server.listening url=%s", url)
-        task_status.started(Running(url=url, state=state, integrations=integrations))
+        task_status.started(
+            Running(url=url, state=state, integrations=integrations, webhooks=webhooks)
+        )
 
 
 def _with_public_url(settings: Settings, url: str) -> Settings:

@@ -38,6 +38,10 @@ def register_blueprints(app: Quart) -> None:
 
     for module in (integrations, interactions, slack_events):
         app.register_blueprint(module.blueprint)
+    # Outgoing webhooks (issue 5).
+    from server.api import webhooks
+
+    app.register_blueprint(webhooks.blueprint)
 
 
 def known_fields(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
