@@ -35,6 +35,7 @@ from actors.records import (
     message_payload,
 )
 from actors.store import Tx
+from protocol.frames import Participant
 
 T = TypeVar("T")
 
@@ -42,7 +43,7 @@ T = TypeVar("T")
 _CHUNK = 400
 _MESSAGE_COLUMNS = (
     "conversation_id, seq, kind, author_kind, author_id, author_name, body, attachments, "
-    "client_msg_id, in_reply_to, data, internal, created_at"
+    "client_msg_id, in_reply_to, data, internal, sender_kind, sender_id, created_at"
 )
 _Key = tuple[str, str, str, str]
 
@@ -60,7 +61,8 @@ def _marks(width: int, rows: int) -> str:
 def _key(msg: NewMessage) -> _Key | None:
     if msg.client_msg_id is None:
         return None
-    return (msg.conversation, msg.author.kind, msg.author.id, msg.client_msg_id)
+    writer = msg.writer
+    return (msg.conversation, writer.kind, writer.id, msg.client_msg_id)
 
 
 def _stored_keys(tx: Tx, keys: list[_Key]) -> dict[_Key, tuple[Any, ...]]:
@@ -68,9 +70,10 @@ def _stored_keys(tx: Tx, keys: list[_Key]) -> dict[_Key, tuple[Any, ...]]:
     found: dict[_Key, tuple[Any, ...]] = {}
     for chunk in _chunks(keys):
         found_rows = tx.execute(
-            "SELECT conversation_id, author_kind, author_id, client_msg_id, seq, kind, body, "
-            "attachments, in_reply_to, data, created_at, internal FROM messages "
-            "WHERE (conversation_id, author_kind, author_id, client_msg_id) IN "
+            "SELECT conversation_id, sender_kind, sender_id, client_msg_id, seq, kind, body, "
+            "attachments, in_reply_to, data, created_at, internal, author_kind, author_id, "
+            "author_name FROM messages "
+            "WHERE (conversation_id, sender_kind, sender_id, client_msg_id) IN "
             f"(VALUES {_marks(4, len(chunk))})",
             [part for key in chunk for part in key],
         ).fetchall()
@@ -84,7 +87,7 @@ def _duplicate(msg: NewMessage, row: tuple[Any, ...]) -> StoredMessage:
         conversation=msg.conversation,
         seq=row[4],
         kind=row[5],
-        author=msg.author,
+        author=Participant(kind=row[12], id=row[13], name=row[14]),
         body=row[6],
         attachments=_attachments_from_json(row[7]),
         client_msg_id=msg.client_msg_id,
@@ -168,6 +171,8 @@ def insert_messages(tx: Tx, msgs: Sequence[NewMessage]) -> list[outcome.Outcome[
                 msg.in_reply_to,
                 json.dumps(msg.data) if msg.data is not None else None,
                 internal,
+                msg.writer.kind,
+                msg.writer.id,
                 now,
             )
         )
@@ -188,7 +193,7 @@ def insert_messages(tx: Tx, msgs: Sequence[NewMessage]) -> list[outcome.Outcome[
 
     for chunk in _chunks(rows):
         tx.execute(
-            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES {_marks(13, len(chunk))}",
+            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES {_marks(15, len(chunk))}",
             [value for row in chunk for value in row],
         )
     for chunk in _chunks(events):

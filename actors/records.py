@@ -48,10 +48,17 @@ class NewMessage:
     data: dict[str, Any] | None = None
     #: Staff only (never sent to contacts). Notes are always internal.
     internal: bool = False
+    #: Who really wrote it, when ``author`` is who it appears from (a console reply shown
+    #: as the webinar's primary moderator). Resends are recognised per writer.
+    sender: Participant | None = None
 
     @property
     def is_internal(self) -> bool:
         return self.internal or self.kind == "note"
+
+    @property
+    def writer(self) -> Participant:
+        return self.sender or self.author
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,27 +162,28 @@ def message_payload(m: StoredMessage) -> dict[str, Any]:
 def insert_message(tx: Tx, msg: NewMessage) -> StoredMessage:
     """Append a message with the conversation's next seq, idempotent by client_msg_id.
 
-    A resend of a (author, client_msg_id) already stored returns the stored message marked
+    A resend of a (writer, client_msg_id) already stored returns the stored message marked
     ``duplicate`` and writes nothing, so it never consumes a seq.
 
     Raises:
         NotFound: the conversation does not exist.
     """
     author = msg.author
+    writer = msg.writer
     if msg.client_msg_id is not None:
         row = tx.execute(
-            "SELECT seq, kind, body, attachments, in_reply_to, data, created_at, internal "
-            "FROM messages "
-            "WHERE conversation_id = ? AND author_kind = ? AND author_id = ? "
+            "SELECT seq, kind, body, attachments, in_reply_to, data, created_at, internal, "
+            "author_kind, author_id, author_name FROM messages "
+            "WHERE conversation_id = ? AND sender_kind = ? AND sender_id = ? "
             "AND client_msg_id = ?",
-            (msg.conversation, author.kind, author.id, msg.client_msg_id),
+            (msg.conversation, writer.kind, writer.id, msg.client_msg_id),
         ).fetchone()
         if row is not None:
             return StoredMessage(
                 conversation=msg.conversation,
                 seq=row[0],
                 kind=row[1],
-                author=author,
+                author=Participant(kind=row[8], id=row[9], name=row[10]),
                 body=row[2],
                 attachments=_attachments_from_json(row[3]),
                 client_msg_id=msg.client_msg_id,
@@ -228,8 +236,8 @@ def insert_message(tx: Tx, msg: NewMessage) -> StoredMessage:
     )
     tx.execute(
         "INSERT INTO messages (conversation_id, seq, kind, author_kind, author_id, author_name, "
-        "body, attachments, client_msg_id, in_reply_to, data, internal, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "body, attachments, client_msg_id, in_reply_to, data, internal, sender_kind, "
+        "sender_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             msg.conversation,
             stored.seq,
@@ -243,6 +251,8 @@ def insert_message(tx: Tx, msg: NewMessage) -> StoredMessage:
             msg.in_reply_to,
             json.dumps(msg.data) if msg.data is not None else None,
             msg.is_internal,
+            writer.kind,
+            writer.id,
             now,
         ),
     )

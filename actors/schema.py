@@ -152,11 +152,15 @@ def _m001_core(db: sqlite_utils.Database) -> None:
             in_reply_to INTEGER,
             data TEXT,
             internal INTEGER NOT NULL DEFAULT 0,
+            -- Who really wrote it (a console reply may appear from the webinar's primary
+            -- moderator): resends are recognised per writer, not per displayed author.
+            sender_kind TEXT,
+            sender_id TEXT,
             created_at INTEGER NOT NULL,
             edited_at INTEGER,
             deleted_at INTEGER,
             UNIQUE (conversation_id, seq),
-            UNIQUE (conversation_id, author_kind, author_id, client_msg_id)
+            UNIQUE (conversation_id, sender_kind, sender_id, client_msg_id)
         );
         CREATE TABLE read_marks (
             conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,

@@ -450,6 +450,7 @@ class Session:
         msg = NewMessage(
             conversation=frame.conversation,
             author=author,
+            sender=self.identity,
             kind=frame.kind,
             body=frame.body,
             attachments=attachments,

@@ -245,7 +245,7 @@ async def post_message(conversation_id: str) -> tuple[dict[str, Any], int]:
     )
     if in_reply_to is not None and not 1 <= in_reply_to <= last:
         raise bad_request(f"in_reply_to must be the seq of a message (1 to {last})")
-    author = _staff()
+    sender = author = _staff()
     if kind == "message":
         # Who the reply appears from: the webinar's reply_as rule, exactly as for Slack
         # replies (a REST-saved reply_as wins over the environment's).
@@ -261,6 +261,7 @@ async def post_message(conversation_id: str) -> tuple[dict[str, Any], int]:
         NewMessage(
             conversation=conversation_id,
             author=author,
+            sender=sender,
             kind=kind,
             body=body,
             client_msg_id=client_msg_id,

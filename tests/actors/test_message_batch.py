@@ -37,6 +37,7 @@ messages = st.builds(
     in_reply_to=st.one_of(st.none(), st.integers(1, 5)),
     data=st.one_of(st.none(), st.just({"event": "x"})),
     internal=st.booleans(),
+    sender=st.one_of(st.none(), st.sampled_from(AUTHORS)),
 )
 
 
@@ -75,7 +76,8 @@ def _tables(conn: sqlite3.Connection) -> dict[str, list[tuple[Any, ...]]]:
     return {
         "messages": conn.execute(
             "SELECT conversation_id, seq, kind, author_kind, author_id, author_name, body, "
-            "attachments, client_msg_id, in_reply_to, data, internal, created_at "
+            "attachments, client_msg_id, in_reply_to, data, internal, sender_kind, sender_id, "
+            "created_at "
             "FROM messages ORDER BY id"
         ).fetchall(),
         "conversations": conn.execute("SELECT * FROM conversations ORDER BY id").fetchall(),

@@ -311,3 +311,28 @@ async def test_conversation_states_keep_the_order_asked_and_skip_missing(store: 
         return [s["contact"]["name"] for s in found]
 
     assert await store.read(states) == ["Bob", "Ann"]
+
+
+async def test_resends_are_recognised_per_writer_not_per_displayed_author(
+    store: Store, conv: str
+) -> None:
+    """Two staff replies shown as the webinar's primary moderator stay two messages."""
+    primary = Participant(kind="staff", id="us_primary", name="Mia")
+    sam = Participant(kind="staff", id="us_sam", name="Sam")
+    olga = Participant(kind="staff", id="us_olga", name="Olga")
+
+    def reply(sender: Participant, body: str) -> NewMessage:
+        return NewMessage(
+            conversation=conv,
+            author=primary,
+            sender=sender,
+            kind="message",
+            body=body,
+            client_msg_id="1",
+        )
+
+    first = await insert(store, reply(sam, "from Sam"))
+    second = await insert(store, reply(olga, "from Olga"))
+    again = await insert(store, reply(sam, "from Sam, resent"))
+    assert (first.seq, first.duplicate, second.seq, second.duplicate) == (1, False, 2, False)
+    assert (again.seq, again.duplicate, again.body, again.author) == (1, True, "from Sam", primary)
