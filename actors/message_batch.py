@@ -26,16 +26,16 @@ from typing import Any, TypeVar
 import outcome
 
 from actors.records import (
+    DUPLICATE_COLUMNS,
     PREVIEW_CHARS,
     NewMessage,
     NotFound,
     StoredMessage,
-    _attachments_from_json,
     attachment_json,
     message_payload,
+    stored_duplicate,
 )
 from actors.store import Tx
-from protocol.frames import Participant
 
 T = TypeVar("T")
 
@@ -70,9 +70,8 @@ def _stored_keys(tx: Tx, keys: list[_Key]) -> dict[_Key, tuple[Any, ...]]:
     found: dict[_Key, tuple[Any, ...]] = {}
     for chunk in _chunks(keys):
         found_rows = tx.execute(
-            "SELECT conversation_id, sender_kind, sender_id, client_msg_id, seq, kind, body, "
-            "attachments, in_reply_to, data, created_at, internal, author_kind, author_id, "
-            "author_name FROM messages "
+            f"SELECT conversation_id, sender_kind, sender_id, client_msg_id, {DUPLICATE_COLUMNS} "
+            "FROM messages "
             "WHERE (conversation_id, sender_kind, sender_id, client_msg_id) IN "
             f"(VALUES {_marks(4, len(chunk))})",
             [part for key in chunk for part in key],
@@ -80,23 +79,6 @@ def _stored_keys(tx: Tx, keys: list[_Key]) -> dict[_Key, tuple[Any, ...]]:
         for row in found_rows:
             found[(row[0], row[1], row[2], row[3])] = row
     return found
-
-
-def _duplicate(msg: NewMessage, row: tuple[Any, ...]) -> StoredMessage:
-    return StoredMessage(
-        conversation=msg.conversation,
-        seq=row[4],
-        kind=row[5],
-        author=Participant(kind=row[12], id=row[13], name=row[14]),
-        body=row[6],
-        attachments=_attachments_from_json(row[7]),
-        client_msg_id=msg.client_msg_id,
-        in_reply_to=row[8],
-        data=json.loads(row[9]) if row[9] else None,
-        ts=row[10],
-        duplicate=True,
-        internal=bool(row[11]),
-    )
 
 
 def insert_messages(tx: Tx, msgs: Sequence[NewMessage]) -> list[outcome.Outcome[StoredMessage]]:
@@ -128,7 +110,7 @@ def insert_messages(tx: Tx, msgs: Sequence[NewMessage]) -> list[outcome.Outcome[
         if key is not None:
             row = stored_before.get(key)
             if row is not None:
-                results.append(outcome.Value(_duplicate(msg, row)))
+                results.append(outcome.Value(stored_duplicate(msg, row[4:])))
                 continue
             earlier = fresh.get(key)
             if earlier is not None:

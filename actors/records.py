@@ -159,6 +159,31 @@ def message_payload(m: StoredMessage) -> dict[str, Any]:
 # -- writes (run inside the Store's transaction) --------------------------------------------
 
 
+#: The columns :func:`stored_duplicate` reads, in its order.
+DUPLICATE_COLUMNS = (
+    "seq, kind, body, attachments, in_reply_to, data, created_at, internal, "
+    "author_kind, author_id, author_name"
+)
+
+
+def stored_duplicate(msg: NewMessage, row: Sequence[Any]) -> StoredMessage:
+    """The stored message a resend of ``msg`` answers with (``row``: DUPLICATE_COLUMNS)."""
+    return StoredMessage(
+        conversation=msg.conversation,
+        seq=row[0],
+        kind=row[1],
+        author=Participant(kind=row[8], id=row[9], name=row[10]),
+        body=row[2],
+        attachments=_attachments_from_json(row[3]),
+        client_msg_id=msg.client_msg_id,
+        in_reply_to=row[4],
+        data=json.loads(row[5]) if row[5] else None,
+        ts=row[6],
+        duplicate=True,
+        internal=bool(row[7]),
+    )
+
+
 def insert_message(tx: Tx, msg: NewMessage) -> StoredMessage:
     """Append a message with the conversation's next seq, idempotent by client_msg_id.
 
@@ -172,27 +197,13 @@ def insert_message(tx: Tx, msg: NewMessage) -> StoredMessage:
     writer = msg.writer
     if msg.client_msg_id is not None:
         row = tx.execute(
-            "SELECT seq, kind, body, attachments, in_reply_to, data, created_at, internal, "
-            "author_kind, author_id, author_name FROM messages "
+            f"SELECT {DUPLICATE_COLUMNS} FROM messages "
             "WHERE conversation_id = ? AND sender_kind = ? AND sender_id = ? "
             "AND client_msg_id = ?",
             (msg.conversation, writer.kind, writer.id, msg.client_msg_id),
         ).fetchone()
         if row is not None:
-            return StoredMessage(
-                conversation=msg.conversation,
-                seq=row[0],
-                kind=row[1],
-                author=Participant(kind=row[8], id=row[9], name=row[10]),
-                body=row[2],
-                attachments=_attachments_from_json(row[3]),
-                client_msg_id=msg.client_msg_id,
-                in_reply_to=row[4],
-                data=json.loads(row[5]) if row[5] else None,
-                ts=row[6],
-                duplicate=True,
-                internal=bool(row[7]),
-            )
+            return stored_duplicate(msg, row)
     now = tx.now_ms
     if msg.kind == "message" and not msg.is_internal:
         customer = author.kind == "contact"
