@@ -11,7 +11,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, WebSocketRoute, expect
 
 from actors import directory
 from actors.records import NewMessage
@@ -257,6 +257,43 @@ def test_link_chat_page_shows_context_and_chat(browser: Browser, world: World) -
     expect(page.get_by_role("heading", name="Your invoice #1042")).to_be_visible()
     say(page, "Hello from the link page")
     expect(page.locator(".msg--out .msg-body")).to_have_text(["Hello from the link page"])
+    expect(page.locator(".msg--pending")).to_have_count(0)
+    context.close()
+
+
+def test_a_message_typed_before_welcome_is_sent_once_welcome_arrives(
+    browser: Browser, world: World
+) -> None:
+    """The server's frames are held back until the visitor has pressed Enter: the message
+    shows as pending, then goes out once the conversation is known (it used to be lost)."""
+    context = new_context(browser)
+    page = context.new_page()
+    held: list[str | bytes] = []
+    routes: list[WebSocketRoute] = []
+    released = False
+
+    def relay(message: str | bytes) -> None:
+        if released:
+            routes[0].send(message)
+        else:
+            held.append(message)
+
+    def hold(ws: WebSocketRoute) -> None:
+        routes.append(ws)
+        ws.connect_to_server().on_message(relay)
+
+    page.route_web_socket(re.compile(r"/ws$"), hold)
+    page.goto(f"{world.url}/chat#token={world.attendee['token']}&title=Early")
+    expect(page.get_by_role("heading", name="Early")).to_be_visible()
+    say(page, "Typed before welcome")
+    expect(page.locator(".msg--pending .msg-body")).to_have_text(["Typed before welcome"])
+    expect(page.get_by_label("Message", exact=True)).to_have_value("")
+    assert len(routes) == 1
+    assert held, "the welcome is being held back"
+    while held:  # frames that arrive meanwhile queue behind, in order
+        routes[0].send(held.pop(0))
+    released = True
+    expect(page.locator(".msg--out .msg-body")).to_have_text(["Typed before welcome"])
     expect(page.locator(".msg--pending")).to_have_count(0)
     context.close()
 

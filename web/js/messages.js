@@ -217,7 +217,8 @@ export class MessageList {
 
   _render(msg, { pending = false } = {}) {
     if (msg.kind === "event") return this._renderEvent(msg);
-    const outgoing = this.isOutgoing(msg.author);
+    // A pending message is always the viewer's own, even before the server said who that is.
+    const outgoing = pending || this.isOutgoing(msg.author);
     const classes = ["msg", outgoing ? "msg--out" : "msg--in", `msg--${msg.author?.kind || "system"}`];
     if (msg.kind === "note") classes.push("msg--note");
     if (pending) classes.push("msg--pending");

@@ -137,9 +137,11 @@ export function mountChat(root, { token, title = "Chat with us", embedded = fals
       conversation = detail.conversations[0] || null;
       if (!conversation) {
         showNotice("This chat link does not belong to a conversation.");
+        for (const item of early.splice(0)) list.markFailed(item.clientMsgId, "no conversation");
         return;
       }
       client.join(conversation, 0);
+      for (const item of early.splice(0)) transmit(item);
     }
   });
   client.addEventListener("message", ({ detail }) => {
@@ -201,12 +203,21 @@ export function mountChat(root, { token, title = "Chat with us", embedded = fals
       onClose();
     }
   });
+  // Messages written before the server said welcome (a fast typist on a slow link) wait
+  // here, shown as "Sending…", and go out once the conversation is known.
+  const early = [];
   function post(body, attachmentList = []) {
-    if (!conversation || (!body.trim() && !attachmentList.length)) return;
-    const clientMsgId = newClientMsgId();
-    list.addPending({ clientMsgId, body, author: me, attachments: attachmentList });
-    client.send(conversation, body, { attachments: attachmentList.map((a) => a.id), clientMsgId });
+    if (!body.trim() && !attachmentList.length) return;
+    const item = { clientMsgId: newClientMsgId(), body, attachmentList };
+    list.addPending({ clientMsgId: item.clientMsgId, body, author: me, attachments: attachmentList });
+    if (conversation) transmit(item);
+    else early.push(item);
     setPendingStatus();
+  }
+  function transmit({ clientMsgId, body, attachmentList }) {
+    const entry = list.pending.get(clientMsgId);
+    if (entry && !entry.msg.author) entry.msg.author = me;
+    client.send(conversation, body, { attachments: attachmentList.map((a) => a.id), clientMsgId });
   }
   composer.addEventListener("submit", (event) => {
     event.preventDefault();
