@@ -129,6 +129,11 @@ class ConversationChanges:
     tags_add: tuple[str, ...] = ()
     tags_remove: tuple[str, ...] = ()
     properties: dict[str, Any] = field(default_factory=dict)
+    #: Why the change is made when it is not a person's doing, e.g. a recipe run:
+    #: ``{"recipe": id, "version": n, "run": id, "depth": d, "chain": [ids]}``. Copied into
+    #: the ``conversation.updated`` payload and the history entries, so consumers can tell
+    #: (a recipe is not re-triggered by its own actions; chains stop at a depth).
+    cause: dict[str, Any] | None = None
 
 
 def participant_json(p: Participant) -> dict[str, str]:
@@ -462,6 +467,7 @@ def update_conversation(
             "changes": diff,
             "by": participant_json(by),
             "ts": tx.now_ms,
+            **({"cause": changes.cause} if changes.cause is not None else {}),
         },
     )
     public = {key: value for key, value in diff.items() if key in PUBLIC_CHANGES}
@@ -474,7 +480,11 @@ def update_conversation(
                 author=by,
                 kind="event",
                 body=describe_changes(part),
-                data={"event": "conversation_updated", "changes": part},
+                data={
+                    "event": "conversation_updated",
+                    "changes": part,
+                    **({"cause": changes.cause} if changes.cause is not None else {}),
+                },
                 internal=is_internal,
             ),
         )

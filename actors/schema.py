@@ -375,11 +375,150 @@ def _m003_webhooks(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m004_recipes(db: sqlite_utils.Database) -> None:
+    """Automation recipes (issue 5): definitions and versions, business hours, saved inbox
+    filters, runs (one per recipe and trigger: the at-most-once key), durable timers,
+    notifications, staff mail, drafted and to-be-approved replies, blocked contacts, and
+    webhook endpoints owned by a recipe's webhook action."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE business_hours (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            definition TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE TABLE saved_filters (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            filters TEXT NOT NULL,
+            created_by TEXT REFERENCES users(id) ON DELETE SET NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE TABLE recipes (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('new_item', 'update')),
+            enabled INTEGER NOT NULL DEFAULT 1,
+            version INTEGER NOT NULL,
+            definition TEXT NOT NULL,
+            after_event INTEGER NOT NULL DEFAULT 0,
+            deleted_at INTEGER,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE TABLE recipe_versions (
+            recipe_id TEXT NOT NULL REFERENCES recipes(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            definition TEXT NOT NULL,
+            created_by TEXT,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (recipe_id, version)
+        );
+        CREATE TABLE recipe_runs (
+            id TEXT PRIMARY KEY,
+            recipe_id TEXT NOT NULL REFERENCES recipes(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            conversation_id TEXT REFERENCES conversations(id) ON DELETE CASCADE,
+            trigger_key TEXT NOT NULL,
+            depth INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL CHECK (state IN ('running', 'done', 'skipped', 'failed')),
+            matched TEXT NOT NULL DEFAULT '[]',
+            plan TEXT NOT NULL DEFAULT '[]',
+            results TEXT NOT NULL DEFAULT '[]',
+            reason TEXT,
+            created_at INTEGER NOT NULL,
+            finished_at INTEGER,
+            UNIQUE (recipe_id, trigger_key)
+        );
+        CREATE INDEX recipe_runs_recipe ON recipe_runs(recipe_id, created_at DESC);
+        CREATE INDEX recipe_runs_conversation ON recipe_runs(conversation_id, created_at);
+        CREATE INDEX recipe_runs_running ON recipe_runs(state) WHERE state = 'running';
+        CREATE TABLE recipe_timers (
+            recipe_id TEXT NOT NULL REFERENCES recipes(id) ON DELETE CASCADE,
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            due_at INTEGER NOT NULL,
+            anchor_at INTEGER NOT NULL,
+            anchor_event INTEGER NOT NULL,
+            PRIMARY KEY (recipe_id, conversation_id)
+        );
+        CREATE INDEX recipe_timers_due ON recipe_timers(due_at);
+        CREATE TABLE recipe_counters (
+            recipe_id TEXT NOT NULL REFERENCES recipes(id) ON DELETE CASCADE,
+            action_index INTEGER NOT NULL,
+            matched INTEGER NOT NULL DEFAULT 0,
+            last_sent_at INTEGER,
+            PRIMARY KEY (recipe_id, action_index)
+        );
+        CREATE TABLE round_robin (
+            team_id TEXT PRIMARY KEY REFERENCES teams(id) ON DELETE CASCADE,
+            last_user_id TEXT,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            recipe_id TEXT,
+            conversation_id TEXT,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL DEFAULT '',
+            created_at INTEGER NOT NULL,
+            read_at INTEGER,
+            UNIQUE (user_id, key)
+        );
+        CREATE INDEX notifications_user ON notifications(user_id, id DESC);
+        CREATE TABLE staff_mail (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL UNIQUE,
+            user_id TEXT,
+            recipient TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            body TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'dead')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            sent_at INTEGER
+        );
+        CREATE INDEX staff_mail_status ON staff_mail(status, id);
+        CREATE TABLE recipe_replies (
+            id TEXT PRIMARY KEY,
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            recipe_id TEXT REFERENCES recipes(id) ON DELETE SET NULL,
+            run_id TEXT NOT NULL,
+            action_index INTEGER NOT NULL,
+            mode TEXT NOT NULL CHECK (mode IN ('draft', 'approval')),
+            body TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'waiting'
+                CHECK (state IN ('waiting', 'sent', 'discarded')),
+            decided_by TEXT REFERENCES users(id) ON DELETE SET NULL,
+            decided_at INTEGER,
+            sent_seq INTEGER,
+            created_at INTEGER NOT NULL,
+            UNIQUE (run_id, action_index)
+        );
+        CREATE INDEX recipe_replies_waiting ON recipe_replies(state, mode, created_at);
+        CREATE INDEX recipe_replies_conversation ON recipe_replies(conversation_id, state);
+        ALTER TABLE contacts ADD COLUMN blocked_at INTEGER;
+        ALTER TABLE webhook_endpoints ADD COLUMN recipe_id TEXT REFERENCES recipes(id) ON DELETE CASCADE;
+        ALTER TABLE webhook_endpoints ADD COLUMN action_index INTEGER;
+        ALTER TABLE webhook_endpoints ADD COLUMN fields TEXT;
+        CREATE INDEX webhook_endpoints_recipe ON webhook_endpoints(recipe_id);
+        """,
+    )
+
+
 #: Applied in order; the list index + 1 is the schema version after the migration.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_core,
     _m002_slack_mail,
     _m003_webhooks,
+    _m004_recipes,
 ]
 
 

@@ -161,11 +161,16 @@ class Store:
             ``NORMAL`` (survives a crash of the process, not of the machine).
     """
 
-    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: Path, *, synchronous: str = "FULL", clock: Callable[[], int] = now_ms
+    ) -> None:
         if synchronous not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
         self.path = path
         self._synchronous = synchronous
+        #: Milliseconds since the epoch, read on the trio thread once per transaction
+        #: (``Tx.now_ms``). Tests of timers pass one driven by trio's MockClock.
+        self.clock = clock
         self._send, self._inbox = trio.open_memory_channel[_Write[Any]](INBOX_SIZE)
         self._writer: sqlite3.Connection | None = None
         self._readers: list[sqlite3.Connection] = []
@@ -195,7 +200,7 @@ class Store:
                         break
                 # Not cancellable on purpose: a batch that started must finish and report.
                 results, max_event_id = await trio.to_thread.run_sync(
-                    self._apply, batch, limiter=self._write_limiter
+                    self._apply, batch, self.clock(), limiter=self._write_limiter
                 )
                 if max_event_id > self._last_event_id:
                     self._last_event_id = max_event_id
@@ -275,10 +280,10 @@ class Store:
             result = await receive.receive()
         return result.unwrap()
 
-    def _apply(self, batch: list[_Write[Any]]) -> tuple[list[outcome.Outcome[Any]], int]:
+    def _apply(self, batch: list[_Write[Any]], now: int) -> tuple[list[outcome.Outcome[Any]], int]:
         conn = self._writer
         assert conn is not None, "store is not open"
-        tx = Tx(conn, now_ms())
+        tx = Tx(conn, now)
         results: list[outcome.Outcome[Any]] = []
         failed = 0
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from actors.records import ConversationChanges, NewMessage, StoredMessage
 from actors.registry import Registry
 from actors.runtime import ActorStopped
 from actors.search_indexer import SearchIndexer
-from actors.store import Store
+from actors.store import Store, now_ms
 from actors.supervisor import ChildSpec, Restart, Supervisor
 from protocol.frames import Participant
 
@@ -50,6 +51,9 @@ class SystemConfig:
     group_restart_intensity: int = 20
     group_restart_period: float = 10.0
     call_timeout: float = 30.0
+    #: Milliseconds since the epoch for every timestamp the system writes and every
+    #: durable timer it keeps (recipes); tests pass one driven by trio's MockClock.
+    clock: Callable[[], int] = now_ms
 
 
 class System:
@@ -57,7 +61,7 @@ class System:
 
     def __init__(self, config: SystemConfig) -> None:
         self.config = config
-        self.store = Store(config.database, synchronous=config.synchronous)
+        self.store = Store(config.database, synchronous=config.synchronous, clock=config.clock)
         self.root = Supervisor("root", intensity=3, period=30.0)
         self.groups_supervisor = Supervisor(
             "groups",

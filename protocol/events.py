@@ -111,6 +111,8 @@ class ConversationUpdated:
     changes: dict[str, list[Any]]
     by: Participant
     ts: int
+    #: Only when a recipe made the change: recipe, version, run, depth, chain (recipe ids).
+    cause: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +235,8 @@ _SPECS: Final[dict[str, RecordSpec]] = {
         }),
         RecordSpec(ConversationUpdated, {
             "conversation": ID, "changes": _Changes(), "by": PARTICIPANT, "ts": _TS,
-        }),
+            "cause": Optional(JsonMap()),
+        }, omit_none=("cause",)),
         RecordSpec(ParticipantJoined, {"conversation": ID, "participant": PARTICIPANT, "ts": _TS}),
         RecordSpec(ParticipantLeft, {"conversation": ID, "participant": PARTICIPANT, "ts": _TS}),
         RecordSpec(MessageRead, {

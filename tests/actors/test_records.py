@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -234,6 +235,37 @@ async def test_mixed_update_splits_public_and_internal_events(store: Store, conv
     )
     contact_view = await store.read(run)
     assert [m.body for m in contact_view] == ["status: open → resolved"]
+
+
+async def test_a_recipe_cause_is_recorded_in_the_event_and_the_history(
+    store: Store, conv: str
+) -> None:
+    cause = {"recipe": "rc_1", "version": 2, "run": "rr_1", "depth": 1, "chain": ["rc_1"]}
+    _, events = await update(store, conv, status="resolved", cause=cause)
+    assert [e.data["cause"] if e.data else None for e in events] == [cause]
+
+    def last_payload(conn: sqlite3.Connection) -> str:
+        return str(
+            conn.execute(
+                "SELECT payload FROM events WHERE type = 'conversation.updated' "
+                "ORDER BY id DESC LIMIT 1"
+            ).fetchone()[0]
+        )
+
+    assert '"cause":{"recipe":"rc_1"' in await store.read(last_payload)
+    _, events = await update(store, conv, status="open")  # a person: no cause recorded
+    assert events[0].data is not None
+    assert "cause" not in events[0].data
+    assert '"cause"' not in await store.read(last_payload)
+
+
+async def test_timestamps_come_from_the_store_clock(nursery: trio.Nursery, tmp_path: Path) -> None:
+    clocked: Store = await nursery.start(
+        Store(tmp_path / "clock.db", synchronous="NORMAL", clock=lambda: 1_234_567).run
+    )
+    conv = await new_conversation(clocked)
+    stored = await insert(clocked, message(conv, "hi", author=CONTACT))
+    assert stored.ts == 1_234_567
 
 
 async def test_update_that_changes_nothing_writes_nothing(store: Store, conv: str) -> None:
