@@ -174,42 +174,10 @@ def list_conversations(
         The states (``records.conversation_states`` plus ``read_seq`` and ``unread``) and
         the cursor of the next page, or None when this page is the last.
     """
-    where: list[str] = []
-    params: list[Any] = []
-    if filters.status is not None:
-        where.append("c.status = ?")
-        params.append(filters.status)
-    if filters.assignee is not None:
-        if filters.assignee == UNASSIGNED:
-            where.append("c.assignee_user_id IS NULL AND c.assignee_team_id IS NULL")
-        elif filters.assignee.startswith(TEAM_PREFIX):
-            where.append("c.assignee_team_id = ?")
-            params.append(filters.assignee[len(TEAM_PREFIX) :])
-        else:
-            where.append("c.assignee_user_id = ?")
-            params.append(filters.assignee)
-    if filters.context is not None:
-        where.append("c.context_id = ?")
-        params.append(filters.context)
-    if filters.channel is not None:
-        where.append("c.channel = ?")
-        params.append(filters.channel)
-    if filters.tag is not None:
-        where.append(
-            "EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = c.id "
-            "AND t.tag = ?)"
-        )
-        params.append(filters.tag)
-    if filters.q is not None:
-        match = fts_query(filters.q)
-        if match is None:
-            return [], None
-        where.append(
-            "c.id IN (SELECT m.conversation_id FROM messages_fts f "
-            "JOIN messages m ON m.id = f.rowid WHERE messages_fts MATCH ? "
-            "AND m.kind != 'event' AND m.deleted_at IS NULL)"
-        )
-        params.append(match)
+    clauses = filter_clauses(filters)
+    if clauses is None:
+        return [], None
+    where, params = clauses
     if before is not None:
         where.append("(c.last_activity_at < ? OR (c.last_activity_at = ? AND c.id < ?))")
         params.extend([before.last_activity_at, before.last_activity_at, before.id])
@@ -253,3 +221,59 @@ def conversation_detail(
         {"reader": {"kind": m[0], "id": m[1]}, "seq": m[2], "updated_at": m[3]} for m in marks
     ]
     return state
+
+
+def filter_clauses(filters: ConversationFilter) -> tuple[list[str], list[Any]] | None:
+    """The WHERE terms (on ``conversations c``) and parameters of ``filters``, with the
+    same meaning as :func:`list_conversations`; None when nothing can match (a search
+    with no terms)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if filters.status is not None:
+        where.append("c.status = ?")
+        params.append(filters.status)
+    if filters.assignee is not None:
+        if filters.assignee == UNASSIGNED:
+            where.append("c.assignee_user_id IS NULL AND c.assignee_team_id IS NULL")
+        elif filters.assignee.startswith(TEAM_PREFIX):
+            where.append("c.assignee_team_id = ?")
+            params.append(filters.assignee[len(TEAM_PREFIX) :])
+        else:
+            where.append("c.assignee_user_id = ?")
+            params.append(filters.assignee)
+    for column, value in (("c.context_id", filters.context), ("c.channel", filters.channel)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if filters.tag is not None:
+        where.append(
+            "EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = c.id "
+            "AND t.tag = ?)"
+        )
+        params.append(filters.tag)
+    if filters.q is not None:
+        match = fts_query(filters.q)
+        if match is None:
+            return None
+        where.append(
+            "c.id IN (SELECT m.conversation_id FROM messages_fts f "
+            "JOIN messages m ON m.id = f.rowid WHERE messages_fts MATCH ? "
+            "AND m.kind != 'event' AND m.deleted_at IS NULL)"
+        )
+        params.append(match)
+    return where, params
+
+
+def conversation_matches(
+    conn: sqlite3.Connection, filters: ConversationFilter, conversation: str
+) -> bool:
+    """Whether the inbox would list ``conversation`` under ``filters`` (a saved filter of a
+    recipe). Searches with ``q`` see the full-text index as it is: run
+    ``search_indexer.catch_up`` first to include messages committed just now."""
+    clauses = filter_clauses(filters)
+    if clauses is None:
+        return False
+    where, params = clauses
+    sql = " AND ".join(["c.id = ?", *where])
+    row = conn.execute(f"SELECT 1 FROM conversations c WHERE {sql}", (conversation, *params))
+    return row.fetchone() is not None
