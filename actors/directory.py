@@ -301,9 +301,12 @@ def lookup_api_token(conn: sqlite3.Connection, token: str, now: int) -> Principa
 
 
 def lookup_attendee_token(conn: sqlite3.Connection, token: str, now: int) -> Principal | None:
+    """The contact an attendee token stands for; None when unknown or the contact is
+    blocked (every token of a blocked contact stops working, new ones too)."""
     row = conn.execute(
         "SELECT k.id, k.name, a.conversation_id, a.expires_at FROM attendee_tokens a "
-        "JOIN contacts k ON k.id = a.contact_id WHERE a.token_hash = ?",
+        "JOIN contacts k ON k.id = a.contact_id WHERE a.token_hash = ? "
+        "AND k.blocked_at IS NULL",
         (digest(token),),
     ).fetchone()
     if row is None:
@@ -398,6 +401,28 @@ def get_contact(conn: sqlite3.Connection | Tx, contact_id: str) -> dict[str, Any
         "external_id": row[5],
         "created_at": row[6],
     }
+
+
+def block_contact(tx: Tx, contact_id: str) -> bool:
+    """Block a contact: their tokens are refused from now on (websocket hello and REST).
+
+    Returns True when blocked now, False when the contact was blocked already (the first
+    block's time is kept).
+
+    Raises:
+        NotFound: no such contact.
+    """
+    get_contact(tx, contact_id)
+    cur = tx.execute(
+        "UPDATE contacts SET blocked_at = ? WHERE id = ? AND blocked_at IS NULL",
+        (tx.now_ms, contact_id),
+    )
+    return cur.rowcount == 1
+
+
+def is_blocked(conn: sqlite3.Connection | Tx, contact_id: str) -> bool:
+    row = conn.execute("SELECT blocked_at FROM contacts WHERE id = ?", (contact_id,)).fetchone()
+    return row is not None and row[0] is not None
 
 
 def create_conversation(

@@ -13,6 +13,9 @@ After a mail is sent, the message records ``emailed_at`` and an internal timelin
 (``{"event": "emailed", "seq": N, "to": address}``) is posted through the conversation's
 actor: staff see it in the console, and the Slack bridge marks the reply in its thread.
 
+It also sends staff mail (actors/staff_mail.py: recipe notifications by email) in the same
+loop, with the same settings, retries and dead letters.
+
 Error handling: SMTP is not idempotent; a crash between the server's "250 queued" and
 our commit sends that mail again after the restart (at least once). The ``Message-ID``
 is derived from (conversation, seq), so mail clients can drop the duplicate.
@@ -33,6 +36,7 @@ from typing import Any
 
 import trio
 
+from actors import staff_mail
 from actors.group import ListOnline
 from actors.integration_store import Activity, log_activity, read_settings
 from actors.records import NewMessage
@@ -197,6 +201,7 @@ def _redrive(tx: Tx) -> int:
         "WHERE status = 'dead'",
         (tx.now_ms,),
     ).rowcount
+    count += staff_mail.redrive(tx)
     log_activity(tx, Activity("mail", "info", "redrive", f"re-drove {count} dead mail(s)"))
     return count
 
@@ -252,6 +257,11 @@ class Mailer:
         self._loaded = False
         self._wake = trio.Event()
         self._limiter = trio.CapacityLimiter(1)
+        system.wake_mailer = self.wake
+
+    def wake(self) -> None:
+        """Look for queued mail now."""
+        self._wake.set()
 
     async def reload(self) -> MailConfig:
         saved = await self._store.read(functools.partial(read_settings, prefix=SETTINGS_PREFIX))
@@ -311,7 +321,10 @@ class Mailer:
                 ):
                     continue
                 await self._announce(row_id, conversation, seq, recipient)
-            if not rows:
+            staff = await self._store.read(staff_mail.due) if self.config.enabled else []
+            for mail in staff:
+                await self._send_staff(mail)
+            if not rows and not staff:
                 await self._wake.wait()
 
     async def _send(self, row_id: int, conversation: str, seq: int, recipient: str) -> bool:
@@ -357,6 +370,33 @@ class Mailer:
                 )
             )  # fmt: skip
             return True
+
+    async def _send_staff(self, mail: staff_mail.StaffMail) -> None:
+        """Send one staff mail with the attendee mail's retries; dead when they run out."""
+        failures = 0
+        while True:
+            config = self.config
+            try:
+                await trio.to_thread.run_sync(
+                    functools.partial(send_mail, config, staff_mail.compose(config.sender, mail)),
+                    limiter=self._limiter,
+                )
+            except MailError as exc:
+                failures += 1
+                if exc.permanent or failures >= MAX_ATTEMPTS:
+                    await self._store.write(
+                        functools.partial(
+                            staff_mail.mark_dead, mail=mail, attempts=failures, code=exc.code,
+                            error=str(exc), permanent=exc.permanent,
+                        )
+                    )  # fmt: skip
+                    return
+                await trio.sleep(min(BACKOFF_MAX, BACKOFF_BASE * 2.0 ** (failures - 1)))
+                continue
+            await self._store.write(
+                functools.partial(staff_mail.mark_sent, mail=mail, attempts=failures + 1)
+            )
+            return
 
     async def _dead(self, row_id: int, conversation: str, seq: int, exc: MailError) -> None:
         def write(tx: Tx) -> None:

@@ -48,6 +48,7 @@ from actors.recipe_refs import (
 from actors.recipe_webhooks import sync_recipe_endpoints
 from actors.records import NotFound
 from actors.store import Tx
+from actors.webhook_store import mask_authorization
 
 __all__ = [
     "Recipe",
@@ -82,11 +83,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Conn = sqlite3.Connection | Tx
-#: What a masked authorization shows instead of the credentials.
+#: What a masked authorization shows instead of the credentials (webhook_store's rule).
 ELLIPSIS = "…"
-#: Credentials shorter than this show no tail at all (four characters of a short secret
-#: are too much of it); the same rule as server/api/webhooks.py.
-MASK_TAIL_FROM = 16
 
 
 @dataclass(frozen=True)
@@ -275,15 +273,6 @@ def get_version(conn: Conn, recipe_id: str, version: int) -> dict[str, Any]:
 
 
 # -- what REST shows ---------------------------------------------------------------------------
-
-
-def mask_authorization(value: str | None) -> str | None:
-    """``Bearer …1a2b``: the scheme and at most the last four characters of long ones."""
-    if not value:
-        return None
-    scheme, _, credentials = value.partition(" ")
-    tail = credentials[-4:] if len(credentials) >= MASK_TAIL_FROM else ""
-    return f"{scheme} {ELLIPSIS}{tail}"
 
 
 def masked_definition(definition: Mapping[str, Any]) -> dict[str, Any]:

@@ -505,7 +505,8 @@ def _m004_recipes(db: sqlite_utils.Database) -> None:
         CREATE INDEX recipe_replies_waiting ON recipe_replies(state, mode, created_at);
         CREATE INDEX recipe_replies_conversation ON recipe_replies(conversation_id, state);
         ALTER TABLE contacts ADD COLUMN blocked_at INTEGER;
-        ALTER TABLE webhook_endpoints ADD COLUMN recipe_id TEXT REFERENCES recipes(id) ON DELETE CASCADE;
+        ALTER TABLE webhook_endpoints ADD COLUMN recipe_id TEXT
+            REFERENCES recipes(id) ON DELETE CASCADE;
         ALTER TABLE webhook_endpoints ADD COLUMN action_index INTEGER;
         ALTER TABLE webhook_endpoints ADD COLUMN fields TEXT;
         CREATE INDEX webhook_endpoints_recipe ON webhook_endpoints(recipe_id);

@@ -28,6 +28,7 @@ from actors.consumer import Consumer, run_consumer
 from actors.group import Command, ConversationGroup, Post, Subscribe, Unsubscribe, Update
 from actors.livefeed import LiveFeed
 from actors.outbox import Outbox, Subscription
+from actors.presence import ContactSessions, StaffPresence
 from actors.records import ConversationChanges, NewMessage, StoredMessage
 from actors.registry import Registry
 from actors.runtime import ActorStopped
@@ -37,6 +38,10 @@ from actors.supervisor import ChildSpec, Restart, Supervisor
 from protocol.frames import Participant
 
 log = logging.getLogger(__name__)
+
+
+def _nothing() -> None:
+    """The wake-up of a worker that is not running: nothing to wake."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,14 @@ class System:
             name="groups",
         )
         self.livefeed = LiveFeed(self.store)
+        #: Who is connected (the websocket sessions report here): staff online for recipes'
+        #: round robin and smart assign; contacts' sessions, closed when one is blocked.
+        self.staff_presence = StaffPresence()
+        self.contact_sessions = ContactSessions()
+        #: Replaced by the WebhookDispatcher and the Mailer when they are created: recipe
+        #: runs wake them after queueing deliveries or staff mail outside the event log.
+        self.wake_webhooks: Callable[[], None] = _nothing
+        self.wake_mailer: Callable[[], None] = _nothing
         self._consumers: list[Consumer] = [self.livefeed, SearchIndexer(self.store)]
 
     def add_consumer(self, consumer: Consumer) -> None:

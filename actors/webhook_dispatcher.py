@@ -10,6 +10,11 @@ An event-log consumer (DESIGN.md sections 3 and 5), in two halves like the maile
   every attempt), ``webhook-timestamp`` and ``webhook-signature``. Each attempt is
   logged (status, body excerpt, duration) and times out after :data:`TIMEOUT` seconds.
 
+Recipe webhook actions store their deliveries themselves (actors/recipe_actions.py) and
+wake the dispatcher through ``system.wake_webhooks``. Their endpoints may use GET (the
+payload's top-level fields as query parameters, the empty body signed) or a form body
+(the same fields form-encoded, signed as sent): see :func:`request_parts`.
+
 Error handling: timeouts, connection errors, 5xx and 429 are retried with exponential
 backoff and jitter (a 429 or 503 waits its ``Retry-After`` instead); after
 :data:`MAX_ATTEMPTS` attempts the delivery is ``failed``. A 410 Gone fails the delivery
@@ -26,11 +31,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
 import trio
@@ -60,6 +68,34 @@ EXCERPT_BYTES = 1024
 USER_AGENT = "Switchboard-Webhooks/1"
 #: Answers that mean "try again later".
 RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
+FORM = "application/x-www-form-urlencoded"
+
+
+def _field_value(value: Any) -> str:
+    """A top-level payload field as a query or form value: strings as they are, anything
+    else as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def request_parts(endpoint: Endpoint, body: str) -> tuple[str, str | None]:
+    """The URL and the body to send for a delivery's stored JSON ``body``.
+
+    POST JSON sends the stored body; POST form-encoded its top-level fields; GET sends no
+    body and appends the fields to the URL's query. The signature covers the body sent
+    (the empty string for GET).
+    """
+    if endpoint.method == "POST" and endpoint.content_type != FORM:
+        return endpoint.url, body
+    payload = json.loads(body)
+    pairs = [(str(k), _field_value(v)) for k, v in payload.items()]
+    encoded = urlencode(pairs)
+    if endpoint.method == "POST":
+        return endpoint.url, encoded
+    parts = urlsplit(endpoint.url)
+    query = f"{parts.query}&{encoded}" if parts.query and encoded else parts.query or encoded
+    return urlunsplit(parts._replace(query=query)), None
 
 
 def retry_delay(delivery_id: str, failures: int) -> float:
@@ -112,6 +148,8 @@ class WebhookDispatcher:
         self.allow_private = allow_private
         self._wake = trio.Event()
         self._client: httpx.AsyncClient | None = None
+        # Recipe runs wake the dispatcher through the system.
+        system.wake_webhooks = self.wake
 
     def wake(self) -> None:
         """Look for pending deliveries now (after a redeliver or an endpoint change)."""
@@ -242,15 +280,17 @@ class WebhookDispatcher:
         """Send once; return the logged outcome and the Retry-After (seconds) if any."""
         assert self._client is not None, "run() has not started"
         timestamp = int(time.time())  # wall clock: receivers compare it with theirs
+        url, body = request_parts(endpoint, delivery.body)
         headers = {
-            "content-type": endpoint.content_type,
             "user-agent": USER_AGENT,
             "webhook-id": delivery.id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": webhook_store.sign(
-                endpoint.secret, delivery.id, timestamp, delivery.body
+                endpoint.secret, delivery.id, timestamp, body or ""
             ),
         }
+        if body is not None:
+            headers["content-type"] = endpoint.content_type
         if endpoint.auth_header:
             headers["authorization"] = endpoint.auth_header
         started = trio.current_time()
@@ -265,7 +305,10 @@ class WebhookDispatcher:
             ssrf.parse_url(endpoint.url)
             with trio.fail_after(TIMEOUT):
                 async with self._client.stream(
-                    endpoint.method, endpoint.url, content=delivery.body.encode(), headers=headers
+                    endpoint.method,
+                    url,
+                    content=None if body is None else body.encode(),
+                    headers=headers,
                 ) as response:
                     excerpt = await _excerpt(response)
         except ssrf.TargetRefused as exc:

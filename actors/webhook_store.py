@@ -3,7 +3,10 @@
 An **endpoint** is a URL an admin subscribed to event types of the event log (or ``*``
 for all). For each event an enabled endpoint wants, the dispatcher stores one
 **delivery**, keyed by (event id, endpoint): handing the same event again (at-least-once
-consumers, a replayed log) stores nothing new, so nothing is delivered twice. A
+consumers, a replayed log) stores nothing new, so nothing is delivered twice. A recipe's
+webhook action owns an endpoint of its own (``recipe_id``, ``action_index``): it wants no
+event of the log; the recipe run stores its deliveries, keyed by the event that triggered
+the run, and admins' endpoint listings leave it out. A
 delivery's id (``msg_...``) is the ``webhook-id`` header of every attempt, so receivers
 can drop a repeat. Every **attempt** is logged: response status, an excerpt of the
 body, duration, what happened next.
@@ -34,10 +37,13 @@ from protocol.events import EVENT_TYPES
 ALL_EVENTS = "*"
 #: What an endpoint may subscribe to: the event log's types.
 KNOWN_EVENTS = frozenset(EVENT_TYPES)
-#: Only POST with a JSON body for subscribed endpoints (the issue's recipe action, which
-#: may use GET, is not built yet).
+#: Only POST with a JSON body for subscribed endpoints (what admins may choose).
 METHODS = ("POST",)
 CONTENT_TYPES = ("application/json",)
+#: What a recipe's webhook action may use besides: a GET sends the payload's top-level
+#: fields as query parameters, a form body the same fields form-encoded.
+RECIPE_METHODS = ("POST", "GET")
+RECIPE_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
 STATES = ("pending", "delivered", "failed")
 #: Random bytes of a signing secret (the spec asks for 24 to 64).
 SECRET_BYTES = 32
@@ -65,9 +71,14 @@ class Endpoint:
     after_event: int
     created_at: int
     updated_at: int
+    #: Set for the endpoint of a recipe's webhook action (which wants no event).
+    recipe_id: str | None = None
+    action_index: int | None = None
+    #: The payload fields a new-item recipe's action sends (None: all of them).
+    fields: tuple[str, ...] | None = None
 
     def wants(self, event: StoredEvent) -> bool:
-        if event.id <= self.after_event:
+        if self.recipe_id is not None or event.id <= self.after_event:
             return False
         return ALL_EVENTS in self.event_types or event.type in self.event_types
 
@@ -131,14 +142,15 @@ def event_body(event: StoredEvent) -> str:
 
 _ENDPOINT_COLUMNS = (
     "id, url, description, event_types, enabled, method, content_type, auth_header, secret, "
-    "disabled_reason, after_event, created_at, updated_at"
+    "disabled_reason, after_event, created_at, updated_at, recipe_id, action_index, fields"
 )
 
 
 def _endpoint(row: Sequence[Any]) -> Endpoint:
     return Endpoint(
         row[0], row[1], row[2], tuple(json.loads(row[3])), bool(row[4]), row[5], row[6],
-        row[7], row[8], row[9], row[10], row[11], row[12],
+        row[7], row[8], row[9], row[10], row[11], row[12], row[13], row[14],
+        None if row[15] is None else tuple(json.loads(row[15])),
     )  # fmt: skip
 
 
@@ -157,10 +169,36 @@ def require_endpoint(conn: sqlite3.Connection | Tx, endpoint_id: str) -> Endpoin
     return endpoint
 
 
-def list_endpoints(conn: sqlite3.Connection, *, enabled_only: bool = False) -> list[Endpoint]:
-    where = " WHERE enabled = 1" if enabled_only else ""
+def require_admin_endpoint(conn: sqlite3.Connection | Tx, endpoint_id: str) -> Endpoint:
+    """An endpoint an admin subscribed (the /webhooks API), not one a recipe owns.
+
+    Raises: NotFound (a recipe's endpoint is managed through its recipe).
+    """
+    endpoint = require_endpoint(conn, endpoint_id)
+    if endpoint.recipe_id is not None:
+        raise NotFound(f"no webhook {endpoint_id}")
+    return endpoint
+
+
+def mask_authorization(value: str | None) -> str | None:
+    """``Bearer …1a2b``: the scheme and at most the last four characters of long ones."""
+    if not value:
+        return None
+    scheme, _, credentials = value.partition(" ")
+    tail = credentials[-4:] if len(credentials) >= 16 else ""
+    return f"{scheme} …{tail}"
+
+
+def list_endpoints(
+    conn: sqlite3.Connection, *, enabled_only: bool = False, recipe_id: str | None = None
+) -> list[Endpoint]:
+    """The endpoints admins subscribed, or (``recipe_id``) those of one recipe's actions."""
+    where = "recipe_id IS NULL" if recipe_id is None else "recipe_id = ?"
+    params = () if recipe_id is None else (recipe_id,)
+    if enabled_only:
+        where += " AND enabled = 1"
     rows = conn.execute(
-        f"SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints{where} ORDER BY rowid"
+        f"SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE {where} ORDER BY rowid", params
     ).fetchall()
     return [_endpoint(r) for r in rows]
 
@@ -351,25 +389,39 @@ def redeliver(tx: Tx, endpoint_id: str, delivery_id: str) -> Delivery:
 
 def list_deliveries(
     conn: sqlite3.Connection,
-    endpoint_id: str,
+    endpoint_id: str | None = None,
     *,
-    state: str | None,
-    limit: int,
-    before: int | None,
+    state: str | None = None,
+    limit: int = 50,
+    before: int | None = None,
+    recipe_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The delivery log of an endpoint, newest first, each with its attempts (oldest first)."""
-    where = ["endpoint_id = ?"]
-    params: list[Any] = [endpoint_id]
+    """The delivery log of an endpoint, or (``recipe_id``) of every webhook action of a
+    recipe, newest first, each with its attempts (oldest first). A recipe's entries also
+    name their ``endpoint`` and ``action_index``.
+
+    Raises:
+        ValueError: neither or both of ``endpoint_id`` and ``recipe_id``.
+    """
+    if (endpoint_id is None) == (recipe_id is None):
+        raise ValueError("list_deliveries needs exactly one of endpoint_id or recipe_id")
+    if recipe_id is not None:
+        where = ["e.recipe_id = ?"]
+        params: list[Any] = [recipe_id]
+    else:
+        where = ["d.endpoint_id = ?"]
+        params = [endpoint_id]
     if state is not None:
-        where.append("state = ?")
+        where.append("d.state = ?")
         params.append(state)
     if before is not None:
-        where.append("seq < ?")
+        where.append("d.seq < ?")
         params.append(before)
     rows = conn.execute(
-        "SELECT id, seq, event_id, event_type, body, state, attempts, error, created_at, "
-        f"updated_at FROM webhook_deliveries WHERE {' AND '.join(where)} "
-        "ORDER BY seq DESC LIMIT ?",
+        "SELECT d.id, d.seq, d.event_id, d.event_type, d.body, d.state, d.attempts, d.error, "
+        "d.created_at, d.updated_at, d.endpoint_id, e.action_index FROM webhook_deliveries d "
+        f"JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE {' AND '.join(where)} "
+        "ORDER BY d.seq DESC LIMIT ?",
         (*params, limit),
     ).fetchall()
     items = []
@@ -399,4 +451,6 @@ def list_deliveries(
                 "attempt_log": attempts,
             }
         )  # fmt: skip
+        if recipe_id is not None:
+            items[-1].update(endpoint=r[10], action_index=r[11])
     return items

@@ -11,6 +11,8 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from actors.mailer import MailConfig, Mailer
+from actors.recipe_scheduler import CONFIG_KEY as RECIPES_CONFIG_KEY
+from actors.recipe_scheduler import RecipeScheduler
 from actors.slack_bridge import SlackBridge
 from actors.slack_store import REPLY_AS, SlackConfig
 from actors.supervisor import ChildSpec, Restart
@@ -38,6 +40,8 @@ class Running:
     integrations: Integrations | None = None
     #: The outgoing webhook dispatcher (issue 5).
     webhooks: WebhookDispatcher | None = None
+    #: The automation recipes' scheduler (issue 5).
+    recipes: RecipeScheduler | None = None
 
 
 def system_config(settings: Settings) -> SystemConfig:
@@ -111,12 +115,15 @@ async def serve(
     )
     webhooks = WebhookDispatcher(system, allow_private=settings.webhook_allow_private_targets)
     system.add_consumer(webhooks)
+    recipes = RecipeScheduler(system, allow_private_webhooks=settings.webhook_allow_private_targets)
+    system.add_consumer(recipes)
     async with trio.open_nursery() as nursery:
         await nursery.start(system.run)
         state = AppState(settings=settings, system=system)
         app = SwitchboardApp(state)
         app.quart.config[CONFIG_KEY] = integrations
         app.quart.config[webhooks_api.CONFIG_KEY] = webhooks
+        app.quart.config[RECIPES_CONFIG_KEY] = recipes
         binds: list[str] = await nursery.start(
             functools.partial(hypercorn_serve, app, hypercorn_config(settings), mode="asgi")  # type: ignore[arg-type]
         )
@@ -127,9 +134,16 @@ async def serve(
         integrations.slack.base_url = state.settings.base_url
         await integrations.start(system)
         await system.root.start_child(ChildSpec("webhooks", webhooks.run, Restart.PERMANENT))
+        await system.root.start_child(ChildSpec("recipes", recipes.run, Restart.PERMANENT))
         log.info("server.listening url=%s", url)
         task_status.started(
-            Running(url=url, state=state, integrations=integrations, webhooks=webhooks)
+            Running(
+                url=url,
+                state=state,
+                integrations=integrations,
+                webhooks=webhooks,
+                recipes=recipes,
+            )
         )
 
 

@@ -9,7 +9,11 @@ outbox and coalesces whatever is queued into one ``batch`` frame).
 Error handling: a bad frame gets an ``error`` frame and the connection stays open; a peer
 that keeps sending bad frames is closed with 1008, one that exceeds its rate for long
 with 4029, one that does not read fast enough with 4008 (it resumes with ``after_seq``),
-and one whose token expires with 4001.
+one whose token expires with 4001, and a contact's when the contact is blocked with 1008.
+
+Sessions report themselves to actors/presence.py: staff are online while a session is
+open (recipes assign to online agents), and a contact's sessions are closed when a
+recipe blocks the contact.
 """
 
 from __future__ import annotations
@@ -134,6 +138,9 @@ class Session:
         #: token expiry cancel it, lost subscriptions start their rejoin in it.
         self._nursery: trio.Nursery | None = None
         self._expires_at = float("inf")
+        #: Set (the reason) when the contact is blocked while connected.
+        self._blocked: str | None = None
+        self._present = False
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -187,12 +194,16 @@ class Session:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.cancel_scope.deadline = self._expires_at
+            if self._blocked is not None:
+                nursery.cancel_scope.cancel()
             nursery.start_soon(self._writer)
             try:
                 await self._reader()
             finally:
                 nursery.cancel_scope.cancel()
         self._nursery = None
+        if self._blocked is not None:
+            raise _Closing(CloseCode.POLICY, self._blocked)
         if self.outbox.overflowed:
             raise _Closing(CloseCode.TOO_SLOW, "too slow; reconnect and resume with after_seq")
         if trio.current_time() >= self._expires_at:
@@ -209,6 +220,11 @@ class Session:
                 log.debug("ws.close_failed session=%s", self.id, exc_info=True)
 
     async def _cleanup(self) -> None:
+        if self._present and self.principal is not None:
+            if self.principal.kind == "staff":
+                self.state.system.staff_presence.disconnected(self.principal.id)
+            else:
+                self.state.system.contact_sessions.unregister(self.principal.id, self.id)
         if self._watching_inbox:
             self.state.system.livefeed.unwatch(self.outbox)
         subs, self.subs = list(self.subs.values()), {}
@@ -300,6 +316,7 @@ class Session:
             raise _Closing(CloseCode.POLICY, "unknown, revoked or expired token")
         principal = resolved.principal
         self.principal = principal
+        self._report_presence(principal)
         if principal.expires_at is not None:
             self._expires_at = trio.current_time() + (principal.expires_at - now_ms()) / 1000
         self.identity = Participant(kind=principal.kind, id=principal.id, name=principal.name)  # type: ignore[arg-type]
@@ -329,6 +346,22 @@ class Session:
             principal.id,
             hello.client,
         )
+
+    def _report_presence(self, principal: Principal) -> None:
+        """Staff count as online from now on; a contact's session can be closed by a
+        block (one that came in between the block and its closing sweep is refused)."""
+        system = self.state.system
+        if principal.kind == "staff":
+            system.staff_presence.connected(principal.id)
+        elif not system.contact_sessions.register(principal.id, self.id, self._on_blocked):
+            raise _Closing(CloseCode.POLICY, "unknown, revoked or expired token")
+        self._present = True
+
+    def _on_blocked(self, reason: str) -> None:
+        """The contact was blocked: close this session with 1008."""
+        self._blocked = reason
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
 
     def _cookie_token(self) -> str | None:
         raw = _header(self.scope, b"cookie")
