@@ -1,13 +1,13 @@
 """Mailer: staff replies reach attendees by email when they are offline.
 
-An event-log consumer (DESIGN.md section 5). For each staff reply (``message.posted``,
-kind ``message``, not internal) in a conversation whose attendee has an email address and
-is not connected at that moment (the conversation actor's presence, ``ListOnline``), it
-queues one row in ``mail_outbox``, keyed by (conversation, seq): handing the same event
-again queues nothing. The mailer's loop then sends the queued mail over SMTP (``smtplib``
-in a worker thread), retrying temporary failures with backoff; permanent failures and
-exhausted retries end in a visible dead-letter state (``dead``, in the activity log with
-the fix) until :meth:`Mailer.redrive`.
+An event-log consumer (DESIGN.md section 5). For each staff (or recipe) reply
+(``message.posted``, kind ``message``, not internal) in a conversation whose attendee has
+an email address and is not connected at that moment (the conversation actor's presence,
+``ListOnline``), it queues one row in ``mail_outbox``, keyed by (conversation, seq):
+handing the same event again queues nothing. The mailer's loop then sends the queued mail
+over SMTP (``smtplib`` in a worker thread), retrying temporary failures with backoff;
+permanent failures and exhausted retries end in a visible dead-letter state (``dead``, in
+the activity log with the fix) until :meth:`Mailer.redrive`.
 
 After a mail is sent, the message records ``emailed_at`` and an internal timeline event
 (``{"event": "emailed", "seq": N, "to": address}``) is posted through the conversation's
@@ -55,6 +55,8 @@ BACKOFF_BASE = 5.0
 BACKOFF_MAX = 600.0
 #: Outbox rows read per pass.
 BATCH = 50
+#: Authors whose replies are emailed: staff, and recipes replying on the team's behalf.
+REPLIERS = frozenset({"staff", "bot"})
 #: Who the "sent by email" timeline events are from.
 MAILER = Participant("system", "mailer", "Mailer")
 _PERMANENT_HINT = (
@@ -281,7 +283,7 @@ class Mailer:
             if event.type != "message.posted" or event.conversation is None:
                 continue
             p = event.payload
-            if p["kind"] != "message" or p.get("internal") or p["author"]["kind"] != "staff":
+            if p["kind"] != "message" or p.get("internal") or p["author"]["kind"] not in REPLIERS:
                 continue
             contact = await self._store.read(
                 functools.partial(_contact_email, conversation=event.conversation)

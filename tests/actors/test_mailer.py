@@ -173,3 +173,22 @@ async def test_an_online_attendee_gets_no_mail(
         (mail,) = await sink.wait_for(1)
     assert "while away" in mail.message.get_content()
     assert [row[0] for row in await system.store.read(_outbox)] == [2]
+
+
+async def test_a_recipe_reply_is_mailed_and_the_attendee_own_message_is_not(
+    start_system: StartSystem, nursery: trio.Nursery
+) -> None:
+    sink = smtp_sink.Sink()
+    with trio.fail_after(30):
+        system, _mailer, conv = await _setup(start_system, nursery, sink)
+        contact = await system.store.read(
+            lambda conn: conn.execute(
+                "SELECT contact_id FROM conversations WHERE id = ?", (conv,)
+            ).fetchone()[0]
+        )
+        await system.post(NewMessage(conv, Participant("contact", contact, "Ann"), "message", "hi"))
+        bot = Participant("bot", "rc_1", "Welcome recipe")
+        await system.post(NewMessage(conv, bot, "message", "We reply within the hour."))
+        (mail,) = await sink.wait_for(1)
+    assert "We reply within the hour." in mail.message.get_content()
+    assert [row[0] for row in await system.store.read(_outbox)] == [2]
