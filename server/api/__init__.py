@@ -42,6 +42,12 @@ def register_blueprints(app: Quart) -> None:
     from server.api import webhooks
 
     app.register_blueprint(webhooks.blueprint)
+    # Automation recipes (issue 5): recipes, their runs and deliveries, business hours,
+    # saved filters, replies waiting for staff, notifications.
+    from server.api import automation, recipe_runs, recipes
+
+    for module in (recipes, recipe_runs, automation):
+        app.register_blueprint(module.blueprint)
 
 
 def known_fields(data: Mapping[str, Any], allowed: Iterable[str]) -> None:

@@ -47,15 +47,6 @@ def _wake() -> None:
         dispatcher.wake()
 
 
-def mask_authorization(value: str | None) -> str | None:
-    """``Bearer …1a2b``: the scheme and at most the last four characters of long ones."""
-    if not value:
-        return None
-    scheme, _, credentials = value.partition(" ")
-    tail = credentials[-4:] if len(credentials) >= 16 else ""
-    return f"{scheme} …{tail}"
-
-
 async def _view(endpoint: Endpoint) -> dict[str, Any]:
     counts = await app_state().system.store.read(
         functools.partial(webhook_store.delivery_counts, endpoint_id=endpoint.id)
@@ -69,7 +60,7 @@ async def _view(endpoint: Endpoint) -> dict[str, Any]:
         "disabled_reason": endpoint.disabled_reason,
         "method": endpoint.method,
         "content_type": endpoint.content_type,
-        "authorization": mask_authorization(endpoint.auth_header),
+        "authorization": webhook_store.mask_authorization(endpoint.auth_header),
         "created_at": endpoint.created_at,
         "updated_at": endpoint.updated_at,
         "deliveries": counts,
@@ -174,20 +165,24 @@ async def list_webhooks() -> dict[str, Any]:
     return {"items": [await _view(e) for e in endpoints]}
 
 
+async def _require(webhook_id: str) -> Endpoint:
+    """The admin endpoint, or 404 (a recipe's endpoint is managed through its recipe)."""
+    return await app_state().system.store.read(
+        functools.partial(webhook_store.require_admin_endpoint, endpoint_id=webhook_id)
+    )
+
+
 @blueprint.get("/webhooks/<webhook_id>")
 @requires("admin")
 async def get_webhook(webhook_id: str) -> dict[str, Any]:
-    endpoint = await app_state().system.store.read(
-        functools.partial(webhook_store.require_endpoint, endpoint_id=webhook_id)
-    )
-    return await _view(endpoint)
+    return await _view(await _require(webhook_id))
 
 
 @blueprint.patch("/webhooks/<webhook_id>")
 @requires("admin")
 async def update_webhook(webhook_id: str) -> dict[str, Any]:
     store = app_state().system.store
-    await store.read(functools.partial(webhook_store.require_endpoint, endpoint_id=webhook_id))
+    await _require(webhook_id)
     changes = await _changes(await json_body(), creating=False)
     endpoint = await store.write(
         functools.partial(webhook_store.update_endpoint, endpoint_id=webhook_id, changes=changes)
@@ -199,24 +194,32 @@ async def update_webhook(webhook_id: str) -> dict[str, Any]:
 @blueprint.delete("/webhooks/<webhook_id>")
 @requires("admin")
 async def delete_webhook(webhook_id: str) -> dict[str, Any]:
-    await app_state().system.store.write(
-        functools.partial(webhook_store.delete_endpoint, endpoint_id=webhook_id)
-    )
+    store = app_state().system.store
+    await _require(webhook_id)
+    await store.write(functools.partial(webhook_store.delete_endpoint, endpoint_id=webhook_id))
     return {"deleted": webhook_id}
 
 
 @blueprint.get("/webhooks/<webhook_id>/deliveries")
 @requires("admin")
 async def list_deliveries(webhook_id: str) -> dict[str, Any]:
-    store = app_state().system.store
-    await store.read(functools.partial(webhook_store.require_endpoint, endpoint_id=webhook_id))
+    await _require(webhook_id)
+    return await deliveries_page(endpoint_id=webhook_id)
+
+
+async def deliveries_page(
+    *, endpoint_id: str | None = None, recipe_id: str | None = None
+) -> dict[str, Any]:
+    """One page of a delivery log (``endpoint_id=`` or ``recipe_id=``), newest first, with
+    the request's ``state``, ``limit`` and ``before`` (a delivery ``seq``)."""
     state = query_choice("state", webhook_store.STATES)
     limit = int_arg("limit", 50, minimum=1, maximum=200)
     before = int_arg("before", 0, minimum=1) or None
-    items = await store.read(
+    items = await app_state().system.store.read(
         functools.partial(
             webhook_store.list_deliveries,
-            endpoint_id=webhook_id,
+            endpoint_id=endpoint_id,
+            recipe_id=recipe_id,
             state=state,
             limit=limit + 1,
             before=before,
@@ -230,7 +233,9 @@ async def list_deliveries(webhook_id: str) -> dict[str, Any]:
 @blueprint.post("/webhooks/<webhook_id>/deliveries/<delivery_id>/redeliver")
 @requires("admin")
 async def redeliver(webhook_id: str, delivery_id: str) -> tuple[dict[str, Any], int]:
-    delivery = await app_state().system.store.write(
+    store = app_state().system.store
+    await _require(webhook_id)
+    delivery = await store.write(
         functools.partial(webhook_store.redeliver, endpoint_id=webhook_id, delivery_id=delivery_id)
     )
     _wake()
