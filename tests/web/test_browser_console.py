@@ -288,8 +288,7 @@ def test_a_message_typed_before_welcome_is_sent_once_welcome_arrives(
     say(page, "Typed before welcome")
     expect(page.locator(".msg--pending .msg-body")).to_have_text(["Typed before welcome"])
     expect(page.get_by_label("Message", exact=True)).to_have_value("")
-    assert len(routes) == 1
-    assert held, "the welcome is being held back"
+    assert len(routes) == 1  # the welcome (held, or still on its way) was not delivered
     while held:  # frames that arrive meanwhile queue behind, in order
         routes[0].send(held.pop(0))
     released = True

@@ -1,11 +1,15 @@
 // The open conversation: history paged by seq (scrolling up loads older messages), live
 // updates over the websocket, the reply box with its internal-note mode, and the
 // assignee / status / priority controls. The side panel shows context and contact.
+// Replies a recipe prepared for this conversation (drafts, and replies waiting for
+// approval) are offered above the composer (approvals.js DraftStrip): one in use is sent
+// by approving it with the composer's text, never as a second, ordinary message.
 
 import { newClientMsgId } from "../client.js";
 import { h, clear, icon, ICONS, autogrow } from "../dom.js";
 import { MessageList, cookieAttachments, participantKey } from "../messages.js";
 import { get, patch, post, query } from "./api.js";
+import { DraftStrip } from "./approvals.js";
 import { SidePanel } from "./sidepanel.js";
 import { attempt, toast } from "./toast.js";
 
@@ -35,6 +39,7 @@ export class ConversationView {
       addTag: (tag) => this.change({ tags_add: [tag] }),
       removeTag: (tag) => this.change({ tags_remove: [tag] }),
     });
+    this.drafts = new DraftStrip({ fill: (text) => this._fillComposer(text) });
     this.el = h("section", { class: "conversation", "aria-label": "Conversation" });
     this._empty();
     document.addEventListener("visibilitychange", () => this._markRead());
@@ -80,6 +85,7 @@ export class ConversationView {
     // Live from the newest loaded seq: the join replays anything newer, without a gap.
     this.app.client.join(id, page.items.length ? page.items[page.items.length - 1].seq : 0);
     this._markRead();
+    this.drafts.load(id);
   }
 
   close() {
@@ -94,6 +100,7 @@ export class ConversationView {
     this.list = null;
     this.statusSelect = null;
     this.input = null;
+    this.drafts.reset();
     this._empty();
   }
 
@@ -135,7 +142,7 @@ export class ConversationView {
       showNotes: true,
       emptyText: "No messages yet.",
     });
-    clear(this.el).append(header, this.scroller, this._composer());
+    clear(this.el).append(header, this.scroller, this.drafts.el, this._composer());
     this._applyState(d);
   }
 
@@ -221,6 +228,10 @@ export class ConversationView {
     if (!this.id) return;
     const body = this.input.value;
     if (!body.trim() && !attachments.length) return;
+    if (this.drafts.active && this.mode === "message" && !attachments.length) {
+      this._sendDraft(body);
+      return;
+    }
     this.input.value = "";
     autogrow(this.input, 220);
     this._stopTyping();
@@ -228,6 +239,30 @@ export class ConversationView {
     const me = this.app.client.identity || { kind: "staff", id: this.app.me.id, name: this.app.me.name };
     this.list.addPending({ clientMsgId, body, author: me, kind: this.mode, attachments });
     this.app.client.send(this.id, body, { kind: this.mode, clientMsgId, attachments: attachments.map((a) => a.id) });
+  }
+
+  /** Send the prepared reply in use: approving it posts it (as this agent) with `body`. */
+  async _sendDraft(body) {
+    if (this.sendButton.disabled) return; // one approval at a time (Enter pressed twice)
+    const id = this.id;
+    this.sendButton.disabled = true;
+    const sent = await this.drafts.send(body);
+    if (this.id !== id || !this.input) return;
+    this.sendButton.disabled = false;
+    if (sent) {
+      this.input.value = "";
+      autogrow(this.input, 220);
+      this._stopTyping();
+    }
+  }
+
+  _fillComposer(text) {
+    if (!this.input) return;
+    if (this.mode !== "message") this.setMode("message");
+    this.input.value = text;
+    autogrow(this.input, 220);
+    this.input.focus();
+    this.input.setSelectionRange(text.length, text.length);
   }
 
   async _upload(file) {
@@ -308,6 +343,8 @@ export class ConversationView {
       case "message":
         this.list.add(frame);
         if (frame.author?.kind === "contact") this.list.setTyping(null);
+        // A recipe's run may have prepared a reply for this conversation.
+        if (frame.kind === "event" && frame.data?.event === "recipe_run") this.drafts.load(this.id);
         this._markRead();
         break;
       case "typing":

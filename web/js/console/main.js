@@ -1,14 +1,17 @@
 // The staff console: boots the session (GET /api/v1/auth/me), opens one websocket with
 // the session cookie (inbox: true, so the LiveFeed pushes conversation changes), and
-// routes between the inbox (/console, /console/c/<id>) and settings (/console/settings).
-// /console/conversations/<id> (the Slack "Reply in chat" link) opens /console/c/<id>.
+// routes between the inbox (/console, /console/c/<id>), the replies waiting for approval
+// (/console/approvals) and settings (/console/settings). /console/conversations/<id> (the
+// Slack "Reply in chat" link) opens /console/c/<id>. The rail holds the notifications bell.
 
 import { SwitchboardClient, websocketUrl } from "../client.js";
 import { h, clear, icon, ICONS } from "../dom.js";
 import { avatar } from "../messages.js";
 import { get, post, setCsrf, loginUrl } from "./api.js";
+import { ApprovalsView } from "./approvals.js";
 import { ConversationView } from "./conversation.js";
 import { Inbox } from "./inbox.js";
+import { NotificationBell } from "./notifications.js";
 import { renderSettings } from "./settings.js";
 import { installShortcuts, toggleHelp } from "./shortcuts.js";
 import { attempt } from "./toast.js";
@@ -40,7 +43,9 @@ async function boot() {
   window.switchboardConsole = app; // for support and tests
 
   const view = h("div", { class: "view" });
-  clear(root).append(rail(app), view);
+  const bell = new NotificationBell(app);
+  const approvals = new ApprovalsView(app);
+  clear(root).append(rail(app, { bell, approvals }), view);
   const inbox = new Inbox(app, { onSelect: (id) => navigate(`/console/c/${encodeURIComponent(id)}`) });
   const conversation = new ConversationView(app, {
     onState: (state) => inbox.update(state),
@@ -78,15 +83,23 @@ async function boot() {
       path = `/console/c/${linked[1]}`;
       history.replaceState(null, "", path);
     }
+    const section = path.startsWith("/console/settings") ? "settings" : path === "/console/approvals" ? "approvals" : "inbox";
     for (const link of document.querySelectorAll(".rail-link[data-nav]")) {
-      const active = link.dataset.nav === (path.startsWith("/console/settings") ? "settings" : "inbox");
-      link.setAttribute("aria-current", active ? "page" : "false");
+      link.setAttribute("aria-current", link.dataset.nav === section ? "page" : "false");
     }
     if (path.startsWith("/console/settings")) {
       conversation.close();
       inbox.select(null);
       renderSettings(view, app, path.split("/")[3] || "", navigate);
       document.title = "Settings · Switchboard";
+      return;
+    }
+    if (section === "approvals") {
+      conversation.close();
+      inbox.select(null);
+      clear(view).append(approvals.el);
+      approvals.load();
+      document.title = "Approvals · Switchboard";
       return;
     }
     if (!inboxLayout.isConnected) clear(view).append(inboxLayout);
@@ -114,11 +127,16 @@ async function boot() {
   route();
   inbox.load();
   client.start();
+  bell.start();
+  approvals.startCount();
 }
 
-function rail(app) {
-  const link = (nav, href, label, paths) => {
-    const a = h("a", { class: "rail-link", href, "aria-label": label, title: label, dataset: { nav } }, icon(paths, { size: 22 }));
+// A checked speech bubble: replies waiting for someone's approval.
+const APPROVALS_ICON = ["M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z", "M8 10l3 3 5-5"];
+
+function rail(app, { bell, approvals }) {
+  const link = (nav, href, label, paths, badge = null) => {
+    const a = h("a", { class: "rail-link", href, "aria-label": label, title: label, dataset: { nav } }, icon(paths, { size: 22 }), badge);
     a.addEventListener("click", (event) => {
       event.preventDefault();
       app.navigate(href);
@@ -137,8 +155,10 @@ function rail(app) {
     { class: "rail", "aria-label": "Main" },
     h("a", { class: "rail-logo", href: "/console", "aria-label": "Switchboard" }, h("img", { src: "/static/img/logo.svg", alt: "", width: "34", height: "34" })),
     link("inbox", "/console", "Inbox", ICONS.inbox),
+    link("approvals", "/console/approvals", "Approvals", APPROVALS_ICON, approvals.count),
     link("settings", "/console/settings", "Settings", ICONS.settings),
     h("span", { class: "rail-spacer" }),
+    bell.el,
     help,
     logout,
     me,

@@ -5,9 +5,12 @@
 import { h, clear } from "../dom.js";
 import { fullTime } from "../format.js";
 import { get, patch, post } from "./api.js";
+import { hoursSection } from "./hours-settings.js";
 import { mailSections } from "./mail-settings.js";
+import { recipesSection } from "./recipes-settings.js";
 import { slackSections } from "./slack-settings.js";
 import { attempt, toast } from "./toast.js";
+import { webhooksSection } from "./webhooks-settings.js";
 
 const sections = [];
 
@@ -186,6 +189,8 @@ function teamCard(team, app, refresh) {
 
 // Slack and mail (admins only): settings forms and their activity and error logs.
 for (const section of [...slackSections(), ...mailSections()]) registerSettingsSection(section);
-placeholder("recipes", "Recipes", "Automation that triages, replies, assigns, resolves and calls webhooks.");
+registerSettingsSection(recipesSection());
+registerSettingsSection(hoursSection());
 placeholder("links", "Chat links", "Shareable chat links for emails, notes and events.");
 placeholder("channels", "Channels", "Custom channels that connect other messaging services.");
+registerSettingsSection(webhooksSection);
