@@ -52,6 +52,7 @@ from actors.recipe_model import Action, RecipeDefinition, parse_recipe
 from actors.recipe_runs import Run
 from actors.recipe_timers import Timer
 from actors.records import NewMessage, NotFound
+from actors.slack_plan import CONSOLE_PATH
 from actors.store import StoreError, Tx
 from actors.system import System
 
@@ -162,6 +163,10 @@ class RecipeRunner:
         facts: dict[str, Any],
         now: int,
     ) -> RunContext:
+        # Webhooks and notifications link to the conversation in the console.
+        conversation = facts["conversation"]
+        base = self._system.config.public_url.rstrip("/")
+        conversation["console_url"] = base + CONSOLE_PATH.format(conversation=conversation["id"])
         return RunContext(
             system=self._system,
             recipe=recipe,

@@ -59,6 +59,8 @@ class SystemConfig:
     #: Milliseconds since the epoch for every timestamp the system writes and every
     #: durable timer it keeps (recipes); tests pass one driven by trio's MockClock.
     clock: Callable[[], int] = now_ms
+    #: Where people reach the server (links to the console in recipe webhooks and mail).
+    public_url: str = "http://127.0.0.1:8080"
 
 
 class System:

@@ -49,6 +49,7 @@ def system_config(settings: Settings) -> SystemConfig:
         database=settings.database_path,
         synchronous=settings.sqlite_synchronous,
         group_idle_timeout=settings.group_idle_timeout,
+        public_url=settings.base_url,
     )
 
 

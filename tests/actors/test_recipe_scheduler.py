@@ -323,6 +323,11 @@ async def test_replaying_the_event_log_does_nothing_twice(
         async with engine(db_path) as e:
             await settle(e.store)
             replayed = await effects(e, conv)
+            (body,) = await query(e.store, "SELECT body FROM webhook_deliveries")
+    fields = json.loads(body[0])["fields"]
+    assert fields["conversation_id"] == conv
+    assert fields["message_body"] == "Hello?"
+    assert fields["console_url"] == f"http://127.0.0.1:8080/console/conversations/{conv}"
     assert len(before["replies"]) == 1
     assert len(before["deliveries"]) == 1
     assert len(before["history"]) == 1
