@@ -3,11 +3,17 @@
 
 let csrfToken = null;
 
+/**
+ * A REST answer that was not 2xx: its HTTP `status`, and the `code`, `message` and (for a
+ * 400 about one input) `field` of its `{"error": {...}}` body; `field` is the JSON path of
+ * that input ("actions[1].minutes"), or null when the answer names none.
+ */
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, field = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.field = field;
   }
 }
 
@@ -38,7 +44,7 @@ export async function api(method, path, body = undefined) {
   }
   if (!response.ok) {
     const error = answer.error || {};
-    throw new ApiError(response.status, error.code || "error", error.message || `HTTP ${response.status}`);
+    throw new ApiError(response.status, error.code || "error", error.message || `HTTP ${response.status}`, error.field || null);
   }
   return answer;
 }

@@ -8,15 +8,15 @@
 // tell whether the viewer wrote the new message (a staff reply) or how many came, the
 // console asks the server for the exact count instead of guessing.
 //
-// Saved filters (GET/POST /api/v1/saved-filters) keep a set of filters under a name: the
-// same filters recipes can use. "Save filter" (admins: saved filters are shared) stores
-// the current ones; choosing one in "Saved filters" applies it to every control at once.
+// Saved filters (saved-filters.js) keep a set of filters under a name; choosing one
+// applies it to every control at once.
 
 import { h, clear, icon, ICONS } from "../dom.js";
 import { shortTime } from "../format.js";
 import { avatar } from "../messages.js";
-import { get, post, query } from "./api.js";
-import { attempt, toast } from "./toast.js";
+import { get, query } from "./api.js";
+import { SavedFilters, inboxFilters, savable } from "./saved-filters.js";
+import { attempt } from "./toast.js";
 
 const PAGE = 50;
 // Where consoles before server read marks kept their per-browser "seen" map.
@@ -34,8 +34,6 @@ const CHANNELS = [
   ["link", "Link"],
   ["api", "API"],
 ];
-// The filters a saved filter holds, with their "no filter" values.
-const FILTER_DEFAULTS = { status: "", assignee: "", context: "", channel: "", tag: "", q: "" };
 
 export class Inbox {
   constructor(app, { onSelect }) {
@@ -97,12 +95,17 @@ export class Inbox {
     this.emptyState = h("li", { class: "inbox-empty", text: "No conversations here." });
     this.more = h("button", { class: "btn btn--small inbox-more", type: "button", text: "Load more", hidden: true });
     this.more.addEventListener("click", () => this.load({ append: true }));
+    this.savedFilters = new SavedFilters({
+      admin: app.me.role === "admin",
+      current: () => savable(this.filters, app.me.id),
+      onChoose: (filters) => this.applyFilters(filters),
+    });
     this.el = h(
       "section",
       { class: "inbox", "aria-label": "Inbox" },
       h("div", { class: "inbox-head" }, h("h1", { text: "Inbox" }), this.status),
       h("div", { class: "search" }, icon(ICONS.search, { size: 16 }), this.search),
-      h("div", { class: "inbox-filters" }, statusGroup, h("div", { class: "filter-row" }, assignee, context), h("div", { class: "filter-row" }, channel, tag), this._savedFilters()),
+      h("div", { class: "inbox-filters" }, statusGroup, h("div", { class: "filter-row" }, assignee, context), h("div", { class: "filter-row" }, channel, tag), this.savedFilters.el),
       h("div", { class: "inbox-scroll" }, this.list, this.more),
     );
   }
@@ -114,79 +117,11 @@ export class Inbox {
     return select;
   }
 
-  // -- saved filters ---------------------------------------------------------------------------
-
-  _savedFilters() {
-    this.saved = [];
-    this.savedSelect = h("select", { class: "select select--small", "aria-label": "Saved filters" }, h("option", { value: "", text: "Saved filters…" }));
-    this.savedSelect.addEventListener("change", () => {
-      const chosen = this.saved.find((f) => f.id === this.savedSelect.value);
-      if (chosen) this.applyFilters(chosen.filters || {});
-    });
-    const name = h("input", { class: "input input--small", type: "text", maxlength: "100", required: true, placeholder: "Name of this filter", "aria-label": "Filter name" });
-    const form = h("form", { class: "save-filter", hidden: true, "aria-label": "Save the current filters" },
-      name,
-      h("button", { class: "btn btn--small btn--primary", type: "submit", text: "Save" }),
-      h("button", { class: "btn btn--small", type: "button", text: "Cancel", on: { click: () => close() } }),
-    );
-    const open = h("button", { class: "btn btn--small", type: "button", text: "Save filter", "aria-expanded": "false" });
-    const close = () => {
-      form.hidden = true;
-      open.setAttribute("aria-expanded", "false");
-      open.focus();
-    };
-    open.addEventListener("click", () => {
-      form.hidden = false;
-      open.setAttribute("aria-expanded", "true");
-      name.value = this.saved.find((f) => f.id === this.savedSelect.value)?.name || "";
-      name.focus();
-    });
-    form.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") {
-        event.stopPropagation();
-        close();
-      }
-    });
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      if (!name.value.trim()) return;
-      const created = await attempt(() => post("/saved-filters", { name: name.value.trim(), filters: this._savable() }), "Could not save the filter");
-      if (!created) return;
-      toast(`Saved the filter “${created.name}”.`, "success");
-      close();
-      await this.loadSavedFilters();
-      this.savedSelect.value = created.id;
-    });
-    this.loadSavedFilters();
-    if (this.app.me.role !== "admin") return h("div", { class: "saved-filters" }, this.savedSelect);
-    return h("div", { class: "saved-filters" }, h("div", { class: "filter-row" }, this.savedSelect, open), form);
-  }
-
-  /** The current filters as saved: only those set; "Mine" becomes the viewer's id. */
-  _savable() {
-    const out = {};
-    for (const [key, value] of Object.entries(this.filters)) {
-      if (value) out[key] = key === "assignee" && value === "me" ? this.app.me.id : value;
-    }
-    return out;
-  }
-
-  async loadSavedFilters() {
-    const answer = await get("/saved-filters").catch(() => null);
-    if (!answer) return;
-    const current = this.savedSelect.value;
-    this.saved = answer.items;
-    clear(this.savedSelect).append(h("option", { value: "", text: "Saved filters…" }), ...this.saved.map((f) => h("option", { value: f.id, text: f.name })));
-    this.savedSelect.value = this.saved.some((f) => f.id === current) ? current : "";
-  }
+  // -- saved filters (saved-filters.js) ------------------------------------------------------
 
   /** Show and load `filters` (a saved filter's), every other filter cleared. */
   applyFilters(filters) {
-    const next = { ...FILTER_DEFAULTS };
-    for (const key of Object.keys(FILTER_DEFAULTS)) {
-      if (typeof filters[key] === "string") next[key] = filters[key];
-    }
-    if (next.assignee === this.app.me.id) next.assignee = "me";
+    const next = inboxFilters(filters, this.app.me.id);
     this.filters = next;
     for (const b of this.statusGroup.children) b.setAttribute("aria-pressed", String(b.dataset.value === next.status));
     for (const key of ["assignee", "context", "channel"]) {
@@ -215,7 +150,7 @@ export class Inbox {
   setFilter(key, value) {
     if (this.filters[key] === value) return;
     this.filters[key] = value;
-    if (this.savedSelect) this.savedSelect.value = ""; // no longer the saved filter
+    this.savedFilters?.deselect(); // no longer the saved filter
     this.load();
   }
 
