@@ -243,6 +243,9 @@ class EmulatorApp:
                 return fault.status, {"ok": False, "error": _server_error(fault.status)}, {}
         status, answer = state.call_api(method, params, token)
         record.ok, record.error = bool(answer.get("ok")), answer.get("error")
+        if fault is not None and fault.cut:
+            state.notify()
+            return CUT, answer, {}
         if fault is not None and fault.kind == "http_error":
             record.status = fault.status
             return fault.status, {"ok": False, "error": _server_error(fault.status)}, {}
@@ -254,9 +257,19 @@ def _server_error(status: int) -> str:
     return "service_unavailable" if status == 503 else "internal_error"
 
 
+#: The status of a response whose connection is cut after the headers (a ``cut`` fault).
+CUT = -1
+
+
 async def _respond(send: Send, response: Response) -> None:
     status, payload, extra = response
     body = json.dumps(payload).encode()
+    if status == CUT:
+        # Headers announcing a body that never comes: the server closes the connection
+        # and the client sees a broken answer (http.client.IncompleteRead).
+        headers = [(b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        return
     headers = [
         (b"content-type", b"application/json; charset=utf-8"),
         (b"content-length", str(len(body)).encode()),

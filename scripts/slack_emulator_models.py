@@ -125,6 +125,9 @@ class Fault:
     seconds: float = 10.0
     error: str = "internal_error"
     process: bool = False
+    #: ``hang`` only: once released, the call takes effect but the connection is cut
+    #: before the answer (the client never learns that it worked).
+    cut: bool = False
 
 
 @dataclass

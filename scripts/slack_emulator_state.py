@@ -246,13 +246,16 @@ class WorkspaceState:
         seconds: float = 10.0,
         error: str = "internal_error",
         process: bool = False,
+        cut: bool = False,
     ) -> Fault:
         """Queue a failure for the next ``count`` calls; see docs/slack-emulator.md."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"fault kind must be one of {FAULT_KINDS}, got {kind!r}")
         if count < 1 or (kind == "http_error" and not 500 <= status <= 599):
             raise ValueError("count must be >= 1 and http_error status 5xx")
-        fault = Fault(kind, count, method, retry_after, status, seconds, error, process)
+        if cut and kind != "hang":
+            raise ValueError("cut applies to hang faults only")
+        fault = Fault(kind, count, method, retry_after, status, seconds, error, process, cut)
         self.faults.append(fault)
         self.notify()
         return fault

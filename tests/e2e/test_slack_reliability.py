@@ -108,11 +108,11 @@ async def test_server_stopped_mid_call_and_restarted_posts_nothing_twice(
         env = Env(nursery, tmp_path)
         att, parent_ts = await _started(env)
         hung = env.watch_hangs()
-        env.slack.add_fault("hang", seconds=60, method="chat.postMessage")
+        env.slack.add_fault("hang", seconds=60, method="chat.postMessage", cut=True)
         bodies = [f"line {n}" for n in range(4)]
         await _send(env, att, bodies)
         await hung.wait()  # the bridge is inside chat.postMessage for "line 0"
-        await env.stop_server(release_hangs=True)  # Slack stores it; nobody hears the answer
+        await env.stop_server(release_hangs=True)  # Slack stores it; the answer is cut off
         assert [m.text for m in env.thread(parent_ts)] == ["*Ann*: line 0"]
         await env.start_server()
         texts = await env.thread_texts(parent_ts, 4)

@@ -463,6 +463,39 @@ async def test_hang_fault_times_out_the_client_then_completes(emu: Emu) -> None:
     assert (record.fault, record.ok) == ("hang", True)
 
 
+async def test_a_cut_hang_posts_but_the_client_gets_no_answer(emu: Emu) -> None:
+    st = emu.state
+    ch = st.add_channel("cut")
+    st.add_fault("hang", seconds=60, method="chat.postMessage", cut=True)
+    client = WebClient(token=TOKEN, base_url=emu.url, timeout=30)
+    failures: list[BaseException] = []
+
+    def post() -> None:
+        try:
+            client.chat_postMessage(channel=ch.id, text="did it work?")
+        except Exception as exc:
+            failures.append(exc)
+
+    hung = trio.Event()
+    original = st.hang
+
+    async def hang(seconds: float) -> None:
+        hung.set()
+        await original(seconds)
+
+    st.hang = hang  # type: ignore[method-assign]
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.to_thread.run_sync, post)
+            await hung.wait()
+            st.release_hangs()
+    assert [m.text for m in st.history(ch.id)] == ["did it work?"]  # it took effect
+    assert len(failures) == 1  # but the answer never arrived
+    assert "IncompleteRead" in repr(failures[0]) or "Connection" in repr(failures[0])
+    with pytest.raises(ValueError, match="hang faults only"):
+        st.add_fault("error", cut=True)
+
+
 # ------------------------------------------------------------------ events
 
 
