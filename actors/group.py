@@ -15,6 +15,8 @@ Error handling: a failed write is reported to whoever asked (error frame or fail
 reply); the group keeps serving. An exception inside the group's own code crashes it;
 the supervisor restarts it with the same mailbox, and every subscription it held is told
 (``on_lost``) so its session rejoins from the last seq it delivered.
+
+The commands it takes, and the helpers that answer them, are in actors/group_commands.py.
 """
 
 from __future__ import annotations
@@ -23,21 +25,34 @@ import functools
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import outcome
 import trio
 
-from actors import records
+from actors import conversation_update, history, records
+from actors.group_commands import (
+    Command,
+    DeleteMessage,
+    EditMessage,
+    ListOnline,
+    MarkRead,
+    Post,
+    SetTyping,
+    Subscribe,
+    Unsubscribe,
+    Update,
+    acknowledge,
+    answer_crash,
+    answer_late,
+    as_exception,
+)
 from actors.message_batch import insert_messages
-from actors.outbox import Outbox, OutFrame, Subscription
-from actors.records import ConversationChanges, NewMessage, StoredMessage
-from actors.runtime import ActorCrashed, Reply
+from actors.outbox import OutFrame, Subscription
+from actors.records import StoredMessage
 from actors.store import BatchFn, Store, Tx
 from protocol.errors import ErrorCode
 from protocol.frames import (
-    Ack,
     ConversationFrame,
     ErrorFrame,
     Participant,
@@ -53,155 +68,8 @@ log = logging.getLogger(__name__)
 MAX_IN_FLIGHT = 1024
 
 
-@dataclass(slots=True)
-class Subscribe:
-    """Add a subscription; replies with the seq up to which history must be replayed."""
-
-    sub: Subscription
-    reply: Reply[int]
-
-
-@dataclass(slots=True)
-class Unsubscribe:
-    sub: Subscription
-
-
-@dataclass(slots=True)
-class Post:
-    """Append a message. The ack (or error) goes to ``ack_to``; ``reply`` gets the result."""
-
-    msg: NewMessage
-    ack_to: Outbox | None = None
-    reply: Reply[StoredMessage] | None = None
-
-
-@dataclass(slots=True)
-class SetTyping:
-    author: Participant
-    session: str
-    active: bool
-
-
-@dataclass(slots=True)
-class MarkRead:
-    reader: Participant
-    seq: int
-    error_to: Outbox | None = None
-
-
-@dataclass(slots=True)
-class Update:
-    changes: ConversationChanges
-    by: Participant
-    reply: Reply[dict[str, Any]]
-
-
-# -- edits, deletes and presence queries (issue 4: the Slack bridge and the mailer) ----------
-
-
-@dataclass(slots=True)
-class EditMessage:
-    """Replace a message's body; ``reply`` gets the edited message (``records.NotFound``)."""
-
-    seq: int
-    body: str
-    editor: Participant
-    reply: Reply[StoredMessage]
-
-
-@dataclass(slots=True)
-class DeleteMessage:
-    """Delete a message (its seq stays taken); ``reply`` gets it with ``deleted`` set."""
-
-    seq: int
-    by: Participant
-    reply: Reply[StoredMessage]
-
-
-@dataclass(slots=True)
-class ListOnline:
-    """Who is subscribed right now (the mailer emails replies to offline attendees)."""
-
-    reply: Reply[list[Participant]]
-
-
-Command = (
-    Subscribe
-    | Unsubscribe
-    | Post
-    | SetTyping
-    | MarkRead
-    | Update
-    | EditMessage
-    | DeleteMessage
-    | ListOnline
-)
-
-
-def _as_exception(error: BaseException) -> Exception:
-    """Store results carry Exceptions only (it catches Exception); narrow for Reply.fail."""
-    if isinstance(error, Exception):
-        return error
-    raise error
-
-
 def _last_seq_tx(tx: Tx, conversation: str) -> int:
-    return records.last_seq(tx.conn, conversation)
-
-
-def _answer_crash(command: Command, exc: Exception) -> None:
-    """The group crashed handling ``command``: tell the one waiting for it, then die."""
-    error = ActorCrashed(f"conversation actor failed: {exc}")
-    error.__cause__ = exc
-    reply = getattr(command, "reply", None)
-    if isinstance(reply, Reply) and not reply.done:
-        reply.fail(error)
-    if isinstance(command, Post) and command.ack_to is not None:
-        command.ack_to.push(
-            OutFrame(
-                ErrorFrame(
-                    code=ErrorCode.INTERNAL.value,
-                    message="the message was not stored; send it again",
-                    ref=command.msg.client_msg_id,
-                )
-            )
-        )
-
-
-def _acknowledge(command: Post, stored: StoredMessage) -> None:
-    """Ack the author's session and answer the caller of a committed post."""
-    if command.ack_to is not None and stored.client_msg_id is not None:
-        command.ack_to.push(
-            OutFrame(
-                Ack(
-                    conversation=stored.conversation,
-                    client_msg_id=stored.client_msg_id,
-                    seq=stored.seq,
-                    ts=stored.ts,
-                )
-            )
-        )
-    if command.reply is not None:
-        command.reply.send(stored)
-
-
-def _answer_late(command: Command, result: outcome.Outcome[Any]) -> None:
-    """A write committed after its group instance stopped: answer the caller anyway."""
-    if isinstance(command, Post):
-        if isinstance(result, outcome.Value):
-            _acknowledge(command, result.value)
-        elif command.reply is not None and isinstance(result, outcome.Error):
-            command.reply.fail(_as_exception(result.error))
-    elif isinstance(command, Update):
-        if isinstance(result, outcome.Value):
-            command.reply.send(result.value[0])
-        elif isinstance(result, outcome.Error):
-            command.reply.fail(_as_exception(result.error))
-    elif isinstance(command, EditMessage | DeleteMessage):
-        if isinstance(result, outcome.Value):
-            command.reply.send(result.value)
-        elif isinstance(result, outcome.Error):
-            command.reply.fail(_as_exception(result.error))
+    return history.last_seq(tx.conn, conversation)
 
 
 def _identity_key(p: Participant) -> tuple[str, str]:
@@ -282,7 +150,7 @@ class ConversationGroup:
                 try:
                     await self._handle(command)
                 except Exception as exc:
-                    _answer_crash(command, exc)
+                    answer_crash(command, exc)
                     raise
                 continue
             idle = not self._subs and self._in_flight.value == MAX_IN_FLIGHT
@@ -326,7 +194,7 @@ class ConversationGroup:
                 await self._submit(
                     command,
                     functools.partial(
-                        records.update_conversation,
+                        conversation_update.update_conversation,
                         conversation=self.conversation,
                         changes=command.changes,
                         by=command.by,
@@ -373,7 +241,7 @@ class ConversationGroup:
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 # This instance is gone (its subscribers were told to rejoin, and the next
                 # instance replays from the store); still answer whoever is waiting.
-                _answer_late(command, result)
+                answer_late(command, result)
 
         await self._store.submit(fn, done, batch=batch, item=item)
 
@@ -410,7 +278,7 @@ class ConversationGroup:
     def _post_done(self, command: Post, result: outcome.Outcome[StoredMessage]) -> None:
         msg = command.msg
         if isinstance(result, outcome.Error):
-            error = _as_exception(result.error)
+            error = as_exception(result.error)
             log.warning("group.post_failed conversation=%s error=%r", self.conversation, error)
             if command.ack_to is not None:
                 code = (
@@ -428,7 +296,7 @@ class ConversationGroup:
         stored = result.unwrap()
         if not stored.duplicate:
             self._broadcast_message(stored)
-        _acknowledge(command, stored)
+        acknowledge(command, stored)
 
     def _broadcast_message(self, stored: StoredMessage) -> None:
         self._committed_seq = max(self._committed_seq, stored.seq)
@@ -463,7 +331,7 @@ class ConversationGroup:
         result: outcome.Outcome[tuple[dict[str, Any], list[StoredMessage]]],
     ) -> None:
         if isinstance(result, outcome.Error):
-            command.reply.fail(_as_exception(result.error))
+            command.reply.fail(as_exception(result.error))
             return
         state, events = result.unwrap()
         for event in events:
@@ -486,7 +354,7 @@ class ConversationGroup:
     ) -> None:
         """An edit or delete committed: the frame replaces the message clients have."""
         if isinstance(result, outcome.Error):
-            command.reply.fail(_as_exception(result.error))
+            command.reply.fail(as_exception(result.error))
             return
         stored = result.unwrap()
         frame = OutFrame(stored.to_frame())

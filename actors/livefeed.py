@@ -13,7 +13,7 @@ import functools
 import logging
 from collections.abc import Sequence
 
-from actors import records
+from actors import history
 from actors.outbox import Outbox, OutFrame
 from actors.store import Store, StoredEvent
 from protocol.frames import ConversationFrame
@@ -68,7 +68,7 @@ class LiveFeed:
         if not touched:
             return
         states = await self._store.read(
-            functools.partial(records.conversation_states, ids=list(touched))
+            functools.partial(history.conversation_states, ids=list(touched))
         )
         for state in states:
             frame = OutFrame(

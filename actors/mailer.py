@@ -14,7 +14,8 @@ After a mail is sent, the message records ``emailed_at`` and an internal timelin
 actor: staff see it in the console, and the Slack bridge marks the reply in its thread.
 
 It also sends staff mail (actors/staff_mail.py: recipe notifications by email) in the same
-loop, with the same settings, retries and dead letters.
+loop, with the same settings, retries and dead letters. The SMTP settings and the send
+itself are in actors/smtp.py.
 
 Error handling: SMTP is not idempotent; a crash between the server's "250 queued" and
 our commit sends that mail again after the restart (at least once). The ``Message-ID``
@@ -23,13 +24,10 @@ is derived from (conversation, seq), so mail clients can drop the duplicate.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
-import smtplib
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
@@ -37,9 +35,10 @@ from typing import Any
 import trio
 
 from actors import staff_mail
-from actors.group import ListOnline
+from actors.group_commands import ListOnline
 from actors.integration_store import Activity, log_activity, read_settings
 from actors.records import NewMessage
+from actors.smtp import MailConfig, MailError, send_mail
 from actors.store import StoredEvent, Tx
 from actors.system import System
 from protocol.frames import Participant
@@ -67,63 +66,6 @@ _RETRY_HINT = (
     "The mail server could not be reached or kept answering 'try later'. Check the SMTP "
     "settings and that the server is up, then press Re-drive."
 )
-
-
-@dataclass(frozen=True, slots=True)
-class MailConfig:
-    """SMTP settings: environment defaults overlaid with values saved over REST."""
-
-    host: str = ""
-    port: int = 587
-    sender: str = "switchboard@localhost"
-    username: str = ""
-    password: str = ""
-    starttls: bool = True
-    timeout: float = 30.0
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.host)
-
-    def with_saved(self, saved: dict[str, Any]) -> MailConfig:
-        known = {f.name: type(getattr(self, f.name)) for f in dataclasses.fields(self)}
-        changes = {k: v for k, v in saved.items() if k in known and type(v) is known[k]}
-        return dataclasses.replace(self, **changes)
-
-
-class MailError(Exception):
-    """Sending failed; ``permanent`` when trying again cannot help."""
-
-    def __init__(self, code: str, message: str, *, permanent: bool) -> None:
-        super().__init__(message)
-        self.code = code
-        self.permanent = permanent
-
-
-def send_mail(config: MailConfig, message: EmailMessage) -> None:
-    """Send one message (blocking: run it in a worker thread).
-
-    Raises:
-        MailError: with ``permanent`` for 5xx answers and unusable settings.
-    """
-    try:
-        with smtplib.SMTP(config.host, config.port, timeout=config.timeout) as smtp:
-            smtp.ehlo()
-            if config.starttls:
-                smtp.starttls()
-                smtp.ehlo()
-            if config.username:
-                smtp.login(config.username, config.password)
-            smtp.send_message(message)
-    except smtplib.SMTPRecipientsRefused as exc:
-        codes = [code for code, _ in exc.recipients.values()]
-        raise MailError(str(codes[0]), str(exc), permanent=all(c >= 500 for c in codes)) from exc
-    except smtplib.SMTPResponseException as exc:
-        raise MailError(str(exc.smtp_code), str(exc), permanent=exc.smtp_code >= 500) from exc
-    except smtplib.SMTPNotSupportedError as exc:
-        raise MailError("not_supported", str(exc), permanent=True) from exc
-    except (smtplib.SMTPException, OSError) as exc:  # disconnects, refused, timeouts
-        raise MailError("unreachable", repr(exc), permanent=False) from exc
 
 
 # -- SQL ------------------------------------------------------------------------------------

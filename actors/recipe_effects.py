@@ -12,8 +12,8 @@ import functools
 import json
 from typing import TYPE_CHECKING, Any
 
-from actors import directory, recipe_notify, recipe_webhooks
-from actors.group import DeleteMessage
+from actors import contexts, directory, recipe_notify, recipe_webhooks
+from actors.group_commands import DeleteMessage
 from actors.records import ConversationChanges, NewMessage, NotFound, StoredMessage
 from actors.store import Tx
 
@@ -112,7 +112,7 @@ async def hide_message(ctx: RunContext, planned: Planned) -> dict[str, Any]:
 async def block_contact(ctx: RunContext, planned: Planned) -> dict[str, Any]:
     contact, name = planned.data["contact"], planned.data["name"]
     now = await ctx.system.store.write(
-        functools.partial(directory.block_contact, contact_id=contact)
+        functools.partial(contexts.block_contact, contact_id=contact)
     )
     closed = ctx.system.contact_sessions.block(contact, BLOCKED_REASON)
     detail = f"blocked {name}" if now else f"{name} is blocked already"

@@ -148,7 +148,7 @@ def timer_effect(trigger_type: str, event: StoredEvent) -> str | None:
         return "cancel" if pair[0] == "pending" else None
     if trigger_type == "unassigned_for":
         if event.type == "conversation.created":
-            return "arm"  # conversations start unassigned (directory.create_conversation)
+            return "arm"  # conversations start unassigned (contexts.create_conversation)
         pair = _change(payload, "assignee") if event.type == "conversation.updated" else None
         if pair is None:
             return None

@@ -1,7 +1,7 @@
 """The reads behind a recipe run: its facts, and whether the recipe applies to them.
 
 A run's *facts* (the dict actors/recipe_model.py describes) are the conversation's state
-now (``records.conversation_states``: status, assignee, tags, properties, contact, ...)
+now (``actors.history.conversation_states``: status, assignee, tags, properties, contact, ...)
 plus the message of the trigger, if any. :func:`assess` answers the three questions
 asked before anything is done: is the conversation in the recipe's scope, do the business
 hours allow a run now, does the filter match; one read, so the answers agree.
@@ -17,7 +17,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from actors import business_hours, recipe_defs, records
+from actors import business_hours, history, recipe_defs
 from actors.recipe_events import message_facts
 from actors.recipe_model import Evaluation, Filter, HoursRule, RecipeDefinition, evaluate, in_scope
 from actors.records import NotFound
@@ -78,7 +78,7 @@ def conversation_facts(
     Raises:
         NotFound: the conversation does not exist (any more).
     """
-    states = records.conversation_states(conn, [conversation_id])
+    states = history.conversation_states(conn, [conversation_id])
     if not states:
         raise NotFound(f"conversation {conversation_id} does not exist")
     return {"conversation": states[0], "message": message}
@@ -86,7 +86,7 @@ def conversation_facts(
 
 def latest_message(conn: sqlite3.Connection, conversation_id: str) -> dict[str, Any] | None:
     """The newest public message of the conversation as facts (None when it has none)."""
-    recent = records.messages_before(
+    recent = history.messages_before(
         conn, conversation_id, None, include_notes=False, limit=LATEST_WINDOW
     )
     for stored in reversed(recent):

@@ -3,7 +3,8 @@
 Pure (no trio, no sqlite). Every reader takes the JSON path of what it reads, so a
 refusal names the exact field (``actions[1].minutes: must be from 1 to 525600, not 0``):
 REST answers it as a 400 ``invalid_field`` and the console highlights that field. Used by
-actors/recipe_model.py, actors/recipe_conditions.py and actors/recipe_action_model.py.
+actors/recipe_model.py, actors/recipe_conditions.py, actors/recipe_evaluation.py (the
+vocabularies) and actors/recipe_action_model.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-#: The same vocabulary as actors/records.py and actors/directory.py, repeated because these
+#: The same vocabulary as actors/records.py and actors/contexts.py, repeated because these
 #: modules are pure (records imports the store); a test checks they agree.
 STATUSES = ("open", "pending", "resolved")
 PRIORITIES = ("none", "low", "medium", "high", "urgent")

@@ -9,9 +9,9 @@ teams, contexts, schedules and saved filters exist is checked by actors/recipe_d
 which has the database.
 
 The parts live in their own modules and are re-exported here, so the engine imports one
-module: field validators and RecipeError (actors/recipe_fields.py), filters, conditions,
-scope and their evaluation (actors/recipe_conditions.py), actions
-(actors/recipe_action_model.py).
+module: field validators and RecipeError (actors/recipe_fields.py), filters, conditions
+and scope (actors/recipe_conditions.py), their evaluation (actors/recipe_evaluation.py),
+actions (actors/recipe_action_model.py).
 
 The *facts* of a run (built by the engine) are a plain dict::
 
@@ -38,18 +38,8 @@ from actors.recipe_action_model import (
     default_notify_text,
     parse_action,
 )
-from actors.recipe_conditions import (
-    Check,
-    Condition,
-    Evaluation,
-    Filter,
-    Scope,
-    check_condition,
-    evaluate,
-    in_scope,
-    parse_filter,
-    parse_scope,
-)
+from actors.recipe_conditions import Condition, Filter, Scope, parse_filter, parse_scope
+from actors.recipe_evaluation import Check, Evaluation, check_condition, evaluate, in_scope
 from actors.recipe_fields import (
     STATUSES,
     RecipeError,

@@ -9,12 +9,12 @@ the log, or a timer. This module is *how*:
    is recorded as a *skipped* run. A recipe never runs for its own doing (its id in the
    trigger's cause chain): nothing is written either.
 2. Plan every action (``recipe_actions.plan_action``: reads only, the decisions made).
-3. Claim, in ONE transaction: the ``recipe_runs`` row (unique per recipe and trigger key,
-   state ``running``, the plan, the queued results) plus every action's queued effects
-   (``enqueue_action``: notifications, webhook deliveries, drafts, ...) and, for a timer,
-   the timer's removal. A row that exists already means the trigger was handled: nothing
-   more, unless it is still ``running`` (the process stopped mid-run); then its *stored*
-   plan is performed again, never a new one.
+3. Claim, in ONE transaction (actors/recipe_claim.py): the ``recipe_runs`` row (unique
+   per recipe and trigger key, state ``running``, the plan, the queued results) plus
+   every action's queued effects (``enqueue_action``: notifications, webhook deliveries,
+   drafts, ...) and, for a timer, the timer's removal. A row that exists already means
+   the trigger was handled: nothing more, unless it is still ``running`` (the process
+   stopped mid-run); then its *stored* plan is performed again, never a new one.
 4. Perform the direct effects (``perform_action``: updates carrying the run's cause,
    replies with ``client_msg_id`` ``recipe:<run>:<index>``, ...), all idempotent.
 5. Post the history entry (an internal ``event`` message by the recipe's bot,
@@ -38,40 +38,24 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import trio
 
 from actors import recipe_facts, recipe_runs, recipe_timers, search_indexer
-from actors.recipe_actions import Planned, RunContext, enqueue_action, perform_action, plan_action
+from actors.recipe_actions import Planned, RunContext, perform_action, plan_action
+from actors.recipe_claim import Occasion, claim_run
 from actors.recipe_defs import Recipe, get_recipe
 from actors.recipe_events import MAX_CHAIN_DEPTH, Cause, cause_of, message_facts
 from actors.recipe_facts import Assessment
 from actors.recipe_model import Action, RecipeDefinition, parse_recipe
 from actors.recipe_runs import Run
-from actors.recipe_timers import Timer
 from actors.records import NewMessage, NotFound
 from actors.slack_plan import CONSOLE_PATH
-from actors.store import StoreError, Tx
+from actors.store import StoreError
 from actors.system import System
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Occasion:
-    """What a run is for: a conversation, the trigger key, the trigger's event."""
-
-    conversation: str
-    trigger_key: str
-    #: The event of the trigger; for a timer, the event that armed it.
-    key_event: int
-    #: The message facts of the trigger (None for conversation events).
-    message: dict[str, Any] | None
-    cause: Cause
-    #: The timer that fired (removed in the claim transaction), for timer runs.
-    timer: Timer | None = None
 
 
 class RecipeRunner:
@@ -142,7 +126,7 @@ class RecipeRunner:
         ]  # fmt: skip
         claimed = await self._store.write(
             functools.partial(
-                _claim, ctx=ctx, occasion=occasion, checks=assessment.checks,
+                claim_run, ctx=ctx, occasion=occasion, checks=assessment.checks,
                 planned=planned, reason=reason,
             )
         )  # fmt: skip
@@ -357,43 +341,7 @@ class RecipeRunner:
         }
 
 
-# -- write and read functions (run in the Store's threads) --------------------------------------
-
-
-def _claim(
-    tx: Tx,
-    ctx: RunContext,
-    occasion: Occasion,
-    checks: list[dict[str, Any]],
-    planned: list[Planned],
-    reason: str | None,
-) -> tuple[Run, bool] | None:
-    """The claim transaction: the run row, the queued effects, the fired timer."""
-    existing = recipe_runs.find_run(tx, ctx.recipe.id, occasion.trigger_key)
-    taken = occasion.timer is None or recipe_timers.take(tx, occasion.timer)
-    if existing is not None:
-        return existing, False
-    if not taken:
-        return None
-    queued = []
-    if reason is None:
-        for item in planned:
-            result = enqueue_action(tx, ctx, item)
-            if result is not None:
-                queued.append(result)
-    return recipe_runs.claim(
-        tx,
-        run_id=ctx.run_id,
-        recipe_id=ctx.recipe.id,
-        version=ctx.recipe.version,
-        conversation_id=occasion.conversation,
-        trigger_key=occasion.trigger_key,
-        depth=ctx.depth,
-        matched=checks,
-        plan=[item.to_json() for item in planned],
-        results=queued,
-        reason=reason,
-    )
+# -- read functions (run in the Store's threads) ------------------------------------------------
 
 
 def _recipe_at_version(conn: Any, run: Run) -> tuple[Recipe, RecipeDefinition]:

@@ -28,10 +28,11 @@ import trio
 
 from actors import recipe_facts, recipe_runs, recipe_timers
 from actors.consumer import get_cursor
+from actors.recipe_claim import Occasion
 from actors.recipe_defs import Recipe, active_recipes, get_recipe
 from actors.recipe_events import RELEVANT_EVENTS, cause_of, fires, message_facts, timer_effect
 from actors.recipe_model import RecipeDefinition
-from actors.recipe_runner import Occasion, RecipeRunner
+from actors.recipe_runner import RecipeRunner
 from actors.recipe_timers import MINUTE_MS, Timer
 from actors.records import NotFound
 from actors.store import StoredEvent, StoreError
@@ -53,19 +54,16 @@ class RecipeScheduler:
 
     Args:
         system: the running System; ``system.add_consumer(scheduler)`` before it runs, and
-            run :meth:`run` under its supervisor.
-        allow_private_webhooks: the setting ``webhook_allow_private_targets``; recipe
-            webhook deliveries are sent (and SSRF-checked) by the WebhookDispatcher, which
-            has its own copy.
+            run :meth:`run` under its supervisor. Recipe webhook deliveries are sent (and
+            SSRF-checked) by the WebhookDispatcher, not here.
     """
 
     name = CONSUMER_NAME
     live_only = False
 
-    def __init__(self, system: System, *, allow_private_webhooks: bool = False) -> None:
+    def __init__(self, system: System) -> None:
         self._system = system
         self._store = system.store
-        self.allow_private_webhooks = allow_private_webhooks
         self.runner = RecipeRunner(system)
         self._timers_changed = trio.Event()
         self._progress = trio.Event()

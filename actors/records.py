@@ -1,17 +1,17 @@
-"""SQL for conversations and messages: the write functions the ConversationGroup hands to
-the Store, and the reads that sessions, the LiveFeed and the REST API share.
+"""Messages and their SQL: the message and change types, how a ``messages`` row becomes a
+message, and the message writes the ConversationGroup hands to the Store (append, read
+marks, edits and deletes).
 
 Write functions take a :class:`~actors.store.Tx` and run inside a group-committed
-transaction; read functions take a read-only ``sqlite3.Connection`` and run in a worker
-thread. Nothing here awaits.
+transaction. Nothing here awaits. The history reads live in actors/history.py and the
+conversation update path in actors/conversation_update.py; both build on the types here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,13 +20,10 @@ from protocol.frames import Attachment, MessageFrame, Participant
 
 #: Characters of a message body kept as the conversation's inbox preview.
 PREVIEW_CHARS = 140
-#: Most messages one history read returns; joins page through longer gaps.
-HISTORY_PAGE = 500
 
+#: A conversation's status and priority values (actors/recipe_fields.py repeats them for
+#: the pure recipe model; a test checks the two agree).
 STATUSES = ("open", "pending", "resolved")
-#: Conversation changes a contact may see in the history; the rest (assignee, tags,
-#: priority, properties) is recorded in an internal event message, for staff only.
-PUBLIC_CHANGES = frozenset({"status"})
 PRIORITIES = ("none", "low", "medium", "high", "urgent")
 
 
@@ -159,6 +156,35 @@ def _attachments_from_json(text: str) -> tuple[Attachment, ...]:
 def message_payload(m: StoredMessage) -> dict[str, Any]:
     """The ``message.posted`` event payload (JSON-safe)."""
     return m.to_json()
+
+
+# -- rows -----------------------------------------------------------------------------------
+
+
+#: The columns :func:`row_to_message` reads, in its order.
+MESSAGE_COLUMNS = (
+    "seq, kind, author_kind, author_id, author_name, body, attachments, client_msg_id, "
+    "in_reply_to, data, created_at, internal, edited_at, deleted_at"
+)
+
+
+def row_to_message(conversation: str, row: Sequence[Any]) -> StoredMessage:
+    """The stored message of a ``messages`` row read with :data:`MESSAGE_COLUMNS`."""
+    return StoredMessage(
+        conversation=conversation,
+        seq=row[0],
+        kind=row[1],
+        author=Participant(kind=row[2], id=row[3], name=row[4]),
+        body=row[5],
+        attachments=_attachments_from_json(row[6]),
+        client_msg_id=row[7],
+        in_reply_to=row[8],
+        data=json.loads(row[9]) if row[9] else None,
+        ts=row[10],
+        internal=bool(row[11]),
+        edited_at=row[12],
+        deleted=row[13] is not None,
+    )
 
 
 # -- writes (run inside the Store's transaction) --------------------------------------------
@@ -312,13 +338,13 @@ def mark_read(tx: Tx, conversation: str, reader: Participant, seq: int) -> int |
 
 def _live_message(tx: Tx, conversation: str, seq: int) -> StoredMessage:
     row = tx.execute(
-        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq = ? "
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq = ? "
         "AND deleted_at IS NULL",
         (conversation, seq),
     ).fetchone()
     if row is None:
         raise NotFound(f"message {seq} of conversation {conversation} does not exist")
-    return _row_to_message(conversation, row)
+    return row_to_message(conversation, row)
 
 
 def edit_message(
@@ -368,283 +394,3 @@ def delete_message(tx: Tx, conversation: str, seq: int, by: Participant) -> Stor
         {"conversation": conversation, "seq": seq, "by": participant_json(by), "ts": tx.now_ms},
     )
     return dataclasses.replace(stored, body="", attachments=(), deleted=True)
-
-
-def _current_state(conn: sqlite3.Connection | Tx, conversation: str) -> dict[str, Any]:
-    states = conversation_states(conn, [conversation])
-    if not states:
-        raise NotFound(f"conversation {conversation} does not exist")
-    return states[0]
-
-
-def update_conversation(
-    tx: Tx, conversation: str, changes: ConversationChanges, by: Participant
-) -> tuple[dict[str, Any], list[StoredMessage]]:
-    """Apply ``changes``; return the new state and the ``event`` messages recording them.
-
-    Status changes are recorded in a public event message (the contact sees "resolved");
-    assignee, tag, priority and property changes in an internal one (staff only).
-    Unchanged fields are not recorded; when nothing changes nothing is written and the
-    list is empty.
-
-    Raises:
-        NotFound: the conversation, the user or the team does not exist.
-        ValueError: a status or priority outside the allowed values.
-    """
-    before = _current_state(tx, conversation)
-    sets: dict[str, Any] = {}
-    diff: dict[str, list[Any]] = {}
-    if changes.status is not None:
-        if changes.status not in STATUSES:
-            raise ValueError(f"status must be one of {', '.join(STATUSES)}")
-        if changes.status != before["status"]:
-            sets["status"] = changes.status
-            diff["status"] = [before["status"], changes.status]
-    if changes.priority is not None:
-        if changes.priority not in PRIORITIES:
-            raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}")
-        if changes.priority != before["priority"]:
-            sets["priority"] = changes.priority
-            diff["priority"] = [before["priority"], changes.priority]
-    old_assignee = before["assignee"]
-    new_assignee = dict(old_assignee)
-    if changes.clear_assignee:
-        new_assignee = {"user": None, "team": None}
-    if changes.assignee_user is not None:
-        if (
-            tx.execute("SELECT 1 FROM users WHERE id = ?", (changes.assignee_user,)).fetchone()
-            is None
-        ):
-            raise NotFound(f"user {changes.assignee_user} does not exist")
-        new_assignee["user"] = changes.assignee_user
-    if changes.assignee_team is not None:
-        if (
-            tx.execute("SELECT 1 FROM teams WHERE id = ?", (changes.assignee_team,)).fetchone()
-            is None
-        ):
-            raise NotFound(f"team {changes.assignee_team} does not exist")
-        new_assignee["team"] = changes.assignee_team
-    if new_assignee != old_assignee:
-        sets["assignee_user_id"] = new_assignee["user"]
-        sets["assignee_team_id"] = new_assignee["team"]
-        diff["assignee"] = [old_assignee, new_assignee]
-    if changes.properties:
-        props = dict(before["properties"])
-        for key, value in changes.properties.items():
-            if value is None:
-                props.pop(key, None)
-            else:
-                props[key] = value
-        if props != before["properties"]:
-            sets["properties"] = json.dumps(props, sort_keys=True)
-            diff["properties"] = [before["properties"], props]
-    old_tags = set(before["tags"])
-    new_tags = (old_tags | set(changes.tags_add)) - set(changes.tags_remove)
-    if new_tags != old_tags:
-        for tag in new_tags - old_tags:
-            tx.execute(
-                "INSERT INTO conversation_tags (conversation_id, tag) VALUES (?, ?)",
-                (conversation, tag),
-            )
-        for tag in old_tags - new_tags:
-            tx.execute(
-                "DELETE FROM conversation_tags WHERE conversation_id = ? AND tag = ?",
-                (conversation, tag),
-            )
-        diff["tags"] = [sorted(old_tags), sorted(new_tags)]
-    if not diff:
-        return before, []
-    assignments = ", ".join(f"{column} = ?" for column in sets)
-    tx.execute(
-        f"UPDATE conversations SET {assignments}{', ' if sets else ''}updated_at = ? WHERE id = ?",
-        (*sets.values(), tx.now_ms, conversation),
-    )
-    tx.append_event(
-        "conversation.updated",
-        conversation,
-        {
-            "conversation": conversation,
-            "changes": diff,
-            "by": participant_json(by),
-            "ts": tx.now_ms,
-            **({"cause": changes.cause} if changes.cause is not None else {}),
-        },
-    )
-    public = {key: value for key, value in diff.items() if key in PUBLIC_CHANGES}
-    internal = {key: value for key, value in diff.items() if key not in PUBLIC_CHANGES}
-    events = [
-        insert_message(
-            tx,
-            NewMessage(
-                conversation=conversation,
-                author=by,
-                kind="event",
-                body=describe_changes(part),
-                data={
-                    "event": "conversation_updated",
-                    "changes": part,
-                    **({"cause": changes.cause} if changes.cause is not None else {}),
-                },
-                internal=is_internal,
-            ),
-        )
-        for part, is_internal in ((public, False), (internal, True))
-        if part
-    ]
-    return _current_state(tx, conversation), events
-
-
-def describe_changes(diff: dict[str, list[Any]]) -> str:
-    """A short human sentence for the history, e.g. 'status: open → resolved'."""
-    parts = []
-    for key, (old, new) in sorted(diff.items()):
-        if key == "assignee":
-            old = old.get("user") or old.get("team") or "nobody"
-            new = new.get("user") or new.get("team") or "nobody"
-        elif key == "properties":
-            parts.append("properties changed")
-            continue
-        elif key == "tags":
-            added = sorted(set(new) - set(old))
-            removed = sorted(set(old) - set(new))
-            if added:
-                parts.append("tagged " + ", ".join(added))
-            if removed:
-                parts.append("untagged " + ", ".join(removed))
-            continue
-        parts.append(f"{key}: {old} → {new}")
-    return "; ".join(parts)
-
-
-# -- reads ----------------------------------------------------------------------------------
-
-
-def last_seq(conn: sqlite3.Connection, conversation: str) -> int:
-    row = conn.execute(
-        "SELECT last_seq FROM conversations WHERE id = ?", (conversation,)
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"conversation {conversation} does not exist")
-    return int(row[0])
-
-
-def _row_to_message(conversation: str, row: Sequence[Any]) -> StoredMessage:
-    return StoredMessage(
-        conversation=conversation,
-        seq=row[0],
-        kind=row[1],
-        author=Participant(kind=row[2], id=row[3], name=row[4]),
-        body=row[5],
-        attachments=_attachments_from_json(row[6]),
-        client_msg_id=row[7],
-        in_reply_to=row[8],
-        data=json.loads(row[9]) if row[9] else None,
-        ts=row[10],
-        internal=bool(row[11]),
-        edited_at=row[12],
-        deleted=row[13] is not None,
-    )
-
-
-_MESSAGE_COLUMNS = (
-    "seq, kind, author_kind, author_id, author_name, body, attachments, client_msg_id, "
-    "in_reply_to, data, created_at, internal, edited_at, deleted_at"
-)
-
-
-def messages_after(
-    conn: sqlite3.Connection,
-    conversation: str,
-    after_seq: int,
-    upto_seq: int,
-    *,
-    include_notes: bool,
-    limit: int = HISTORY_PAGE,
-) -> list[StoredMessage]:
-    """Messages with after_seq < seq <= upto_seq, oldest first, at most ``limit``.
-
-    ``include_notes=False`` (a contact reading) leaves out every internal message: notes
-    and internal change events.
-    """
-    notes = "" if include_notes else "AND internal = 0 "
-    rows = conn.execute(
-        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? "
-        f"AND seq > ? AND seq <= ? AND deleted_at IS NULL {notes}ORDER BY seq LIMIT ?",
-        (conversation, after_seq, upto_seq, limit),
-    ).fetchall()
-    return [_row_to_message(conversation, row) for row in rows]
-
-
-def messages_before(
-    conn: sqlite3.Connection,
-    conversation: str,
-    before_seq: int | None,
-    *,
-    include_notes: bool,
-    limit: int,
-) -> list[StoredMessage]:
-    """The newest ``limit`` messages with seq < before_seq (all when None), oldest first.
-
-    ``include_notes`` as in :func:`messages_after`.
-    """
-    notes = "" if include_notes else "AND internal = 0 "
-    bound = before_seq if before_seq is not None else 2**62
-    rows = conn.execute(
-        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq < ? "
-        f"AND deleted_at IS NULL {notes}ORDER BY seq DESC LIMIT ?",
-        (conversation, bound, limit),
-    ).fetchall()
-    return [_row_to_message(conversation, row) for row in reversed(rows)]
-
-
-_STATE_SQL = """
-SELECT c.id, c.status, c.assignee_user_id, c.assignee_team_id, c.priority, c.properties,
-       c.channel, c.last_seq, c.preview, c.created_at, c.updated_at, c.last_activity_at,
-       c.last_customer_at, c.last_staff_at,
-       x.id, x.kind, x.title, k.id, k.name, k.email
-FROM conversations c
-LEFT JOIN contexts x ON x.id = c.context_id
-LEFT JOIN contacts k ON k.id = c.contact_id
-WHERE c.id IN ({marks})
-"""
-
-
-def conversation_states(conn: sqlite3.Connection | Tx, ids: Iterable[str]) -> list[dict[str, Any]]:
-    """Summaries of the given conversations (order of ``ids``; missing ones left out)."""
-    wanted = list(dict.fromkeys(ids))
-    if not wanted:
-        return []
-    states: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for row in conn.execute(_STATE_SQL.format(marks=marks), chunk).fetchall():
-            states[row[0]] = {
-                "id": row[0],
-                "status": row[1],
-                "assignee": {"user": row[2], "team": row[3]},
-                "priority": row[4],
-                "properties": json.loads(row[5]),
-                "channel": row[6],
-                "last_seq": row[7],
-                "preview": row[8],
-                "created_at": row[9],
-                "updated_at": row[10],
-                "last_activity_at": row[11],
-                "last_customer_at": row[12],
-                "last_staff_at": row[13],
-                "context": (
-                    {"id": row[14], "kind": row[15], "title": row[16]} if row[14] else None
-                ),
-                "contact": (
-                    {"id": row[17], "name": row[18], "email": row[19]} if row[17] else None
-                ),
-                "tags": [],
-            }
-        for conv, tag in conn.execute(
-            f"SELECT conversation_id, tag FROM conversation_tags WHERE conversation_id IN "
-            f"({marks}) ORDER BY tag",
-            chunk,
-        ).fetchall():
-            states[conv]["tags"].append(tag)
-    return [states[i] for i in wanted if i in states]

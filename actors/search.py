@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from actors import directory, records
+from actors import contexts, history, records
 
 #: Most terms of one search: a longer query is almost certainly not typed by a person and
 #: each term costs an FTS5 phrase lookup.
@@ -171,7 +171,7 @@ def list_conversations(
         viewer: The staff user asking: ``read_seq`` and ``unread`` are theirs.
 
     Returns:
-        The states (``records.conversation_states`` plus ``read_seq`` and ``unread``) and
+        The states (``actors.history.conversation_states`` plus ``read_seq`` and ``unread``) and
         the cursor of the next page, or None when this page is the last.
     """
     clauses = filter_clauses(filters)
@@ -189,7 +189,7 @@ def list_conversations(
     ).fetchall()
     page = rows[:limit]
     following = Cursor(page[-1][1], page[-1][0]) if len(rows) > limit else None
-    states = records.conversation_states(conn, [r[0] for r in page])
+    states = history.conversation_states(conn, [r[0] for r in page])
     return _with_unread(conn, states, viewer), following
 
 
@@ -204,14 +204,14 @@ def conversation_detail(
     Raises:
         NotFound: no such conversation.
     """
-    states = records.conversation_states(conn, [conversation])
+    states = history.conversation_states(conn, [conversation])
     if not states:
         raise records.NotFound(f"conversation {conversation} does not exist")
     state = _with_unread(conn, states, viewer)[0]
     if state["context"] is not None:
-        state["context"] = directory.get_context(conn, state["context"]["id"])
+        state["context"] = contexts.get_context(conn, state["context"]["id"])
     if state["contact"] is not None:
-        state["contact"] = directory.get_contact(conn, state["contact"]["id"])
+        state["contact"] = contexts.get_contact(conn, state["contact"]["id"])
     marks = conn.execute(
         "SELECT reader_kind, reader_id, seq, updated_at FROM read_marks "
         "WHERE conversation_id = ? ORDER BY reader_kind, reader_id",

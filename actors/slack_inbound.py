@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from actors import slack_store
-from actors.group import DeleteMessage, EditMessage
+from actors.group_commands import DeleteMessage, EditMessage
 from actors.integration_store import Activity
 from actors.records import NewMessage, NotFound, StoredMessage
 from actors.slack_blocks import unescape

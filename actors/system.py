@@ -25,7 +25,8 @@ from typing import Any
 import trio
 
 from actors.consumer import Consumer, run_consumer
-from actors.group import Command, ConversationGroup, Post, Subscribe, Unsubscribe, Update
+from actors.group import ConversationGroup
+from actors.group_commands import Command, Post, Subscribe, Unsubscribe, Update
 from actors.livefeed import LiveFeed
 from actors.outbox import Outbox, Subscription
 from actors.presence import ContactSessions, StaffPresence

@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the project importable
 
 import trio  # noqa: E402
 
-from actors import directory, records  # noqa: E402
+from actors import contexts, directory, records  # noqa: E402
 from actors.records import NewMessage  # noqa: E402
 from actors.store import Store, Tx  # noqa: E402
 from actors.system import System, SystemConfig  # noqa: E402
@@ -57,11 +57,11 @@ def seed(tx: Tx, count: int) -> list[str]:
     """``count`` webinar conversations, each with one attendee, as the server makes them."""
     out = []
     for i in range(count):
-        ctx = directory.create_context(
+        ctx = contexts.create_context(
             tx, kind="webinar", title=f"bench {i}", data={}, moderators=[],
             primary_moderator=None, external_id=None,
         )  # fmt: skip
-        att = directory.create_attendee(
+        att = contexts.create_attendee(
             tx, context_id=ctx["id"], name=f"attendee {i}", email=None, external_id=None,
             channel="widget", token=directory.new_token("sba"), ttl_ms=3_600_000,
         )  # fmt: skip

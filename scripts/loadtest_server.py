@@ -200,7 +200,7 @@ def seed_direct(data_dir: Path, count: int) -> list[tuple[str, str]]:
     """The same through the Store on the server's database (only for a server we started)."""
     import trio
 
-    from actors import directory
+    from actors import contexts, directory
     from actors.store import Store, Tx
     from server.config import Settings
 
@@ -209,7 +209,7 @@ def seed_direct(data_dir: Path, count: int) -> list[tuple[str, str]]:
     def create(tx: Tx) -> list[tuple[str, str]]:
         out = []
         for i in range(count):
-            ctx = directory.create_context(
+            ctx = contexts.create_context(
                 tx,
                 kind="webinar",
                 title=f"load {i}",
@@ -218,7 +218,7 @@ def seed_direct(data_dir: Path, count: int) -> list[tuple[str, str]]:
                 primary_moderator=None,
                 external_id=None,
             )
-            att = directory.create_attendee(
+            att = contexts.create_attendee(
                 tx,
                 context_id=ctx["id"],
                 name=f"attendee {i}",

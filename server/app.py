@@ -19,7 +19,8 @@ from server.api.attachments import upload_limit
 from server.http import ApiError, error_response
 from server.pages import register_pages
 from server.state import AppState
-from server.ws import ASGIReceive, ASGISend, websocket_app
+from server.ws import websocket_app
+from server.ws_transport import ASGIReceive, ASGISend
 
 log = logging.getLogger(__name__)
 

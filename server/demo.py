@@ -23,7 +23,7 @@ from typing import Any
 
 import trio
 
-from actors import directory
+from actors import contexts, directory
 from actors.records import NewMessage
 from actors.store import Tx
 from protocol.frames import Participant
@@ -72,7 +72,7 @@ def _seed(tx: Tx, password_hash: str, token: str) -> dict[str, Any]:
     mia, sam = ids["mia@example.com"], ids["sam@example.com"]
     row = tx.execute("SELECT id FROM contexts WHERE external_id = ?", (DEMO_CONTEXT,)).fetchone()
     if row is None:
-        context = directory.create_context(
+        context = contexts.create_context(
             tx,
             kind="webinar",
             title=DEMO_WEBINAR,
@@ -89,7 +89,7 @@ def _seed(tx: Tx, password_hash: str, token: str) -> dict[str, Any]:
                 "VALUES (?, ?, ?)",
                 (context, user, primary),
             )
-    attendee = directory.create_attendee(
+    attendee = contexts.create_attendee(
         tx, context, "Ann Attendee", "ann@example.com", "demo-slack-ann", "widget", token,
         86_400_000,
     )  # fmt: skip

@@ -10,11 +10,12 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
-from actors.mailer import MailConfig, Mailer
+from actors.mailer import Mailer
 from actors.recipe_scheduler import CONFIG_KEY as RECIPES_CONFIG_KEY
 from actors.recipe_scheduler import RecipeScheduler
 from actors.slack_bridge import SlackBridge
 from actors.slack_store import REPLY_AS, SlackConfig
+from actors.smtp import MailConfig
 from actors.supervisor import ChildSpec, Restart
 from actors.system import System, SystemConfig
 from actors.webhook_dispatcher import WebhookDispatcher
@@ -116,7 +117,7 @@ async def serve(
     )
     webhooks = WebhookDispatcher(system, allow_private=settings.webhook_allow_private_targets)
     system.add_consumer(webhooks)
-    recipes = RecipeScheduler(system, allow_private_webhooks=settings.webhook_allow_private_targets)
+    recipes = RecipeScheduler(system)
     system.add_consumer(recipes)
     async with trio.open_nursery() as nursery:
         await nursery.start(system.run)

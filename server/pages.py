@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 from quart import Blueprint, Quart, Response, current_app, request
 
-from actors import directory
+from actors import contexts, directory
 from actors.records import NewMessage
 from actors.store import Tx
 from protocol.frames import Participant
@@ -215,7 +215,7 @@ def _demo_attendee(tx: Tx, visitor: str, token: str, ttl_ms: int) -> dict[str, A
         context_id = row[0]
     else:
         starts = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-        context_id = directory.create_context(
+        context_id = contexts.create_context(
             tx,
             kind="webinar",
             title="Launch day: what's new in Acme Cloud",
@@ -228,7 +228,7 @@ def _demo_attendee(tx: Tx, visitor: str, token: str, ttl_ms: int) -> dict[str, A
             primary_moderator=None,
             external_id=DEMO_CONTEXT,
         )["id"]
-    return directory.create_attendee(
+    return contexts.create_attendee(
         tx,
         context_id=context_id,
         name=DEMO_NAMES[int(visitor[:8], 16) % len(DEMO_NAMES)],

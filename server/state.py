@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from actors import directory
+from actors import contexts
 from actors.system import System
 from protocol.errors import ErrorCode, RemoteProtocolError
 from protocol.frames import Attachment
@@ -30,7 +30,7 @@ class AppState:
         if conversation in self._known:
             return True
         exists = await self.system.store.read(
-            functools.partial(directory.conversation_exists, conversation=conversation)
+            functools.partial(contexts.conversation_exists, conversation=conversation)
         )
         if exists:
             if len(self._known) >= _KNOWN_CONVERSATIONS_MAX:

@@ -14,23 +14,25 @@ one whose token expires with 4001, and a contact's when the contact is blocked w
 Sessions report themselves to actors/presence.py: staff are online while a session is
 open (recipes assign to online agents), and a contact's sessions are closed when a
 recipe blocks the contact.
+
+The Session is what each frame means; its parts that read on their own are beside it:
+hello and authorisation (server/ws_auth.py), join and history replay (server/ws_join.py),
+and the wire: closing, the rate-limited frame reader, the batching writer
+(server/ws_transport.py).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import urlsplit
 
 import trio
 
 from actors import records, slack_store
 from actors.directory import Principal
-from actors.group import MarkRead, SetTyping
+from actors.group_commands import MarkRead, SetTyping
 from actors.outbox import Outbox, OutFrame, Subscription
 from actors.records import NewMessage
 from actors.runtime import ActorStopped
@@ -39,13 +41,9 @@ from actors.store import now_ms
 from protocol.codec import CODECS, Codec
 from protocol.errors import CloseCode, ErrorCode, ProtocolError, RemoteProtocolError
 from protocol.frames import (
-    MAX_ATTACHMENTS,
-    MAX_BODY_BYTES,
-    MAX_FRAME_BYTES,
     Attachment,
     ErrorFrame,
     Hello,
-    HistoryEnd,
     Join,
     Leave,
     Participant,
@@ -54,60 +52,23 @@ from protocol.frames import (
     Read,
     Send,
     Typing,
-    Welcome,
 )
-from server.auth import SESSION_COOKIE, TokenExpired, resolve_token
 from server.state import AppState
+from server.ws_auth import authenticate, authorise, header, origin_allowed, welcome_frame
+from server.ws_join import join_and_replay
+from server.ws_transport import (
+    ASGIReceive,
+    ASGISend,
+    Closing,
+    FrameReader,
+    first_closing,
+    write_batches,
+)
 
 log = logging.getLogger(__name__)
 
-ASGIReceive = Callable[[], Awaitable[dict[str, Any]]]
-ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
-
-#: Bad frames tolerated per connection before it counts as abusive (closed with 1008).
-MAX_BAD_FRAMES = 50
-#: Coalesced batches stay under the protocol's frame limit so clients can read them.
-BATCH_MAX_BYTES = MAX_FRAME_BYTES - 4096
 #: Seconds given to a close frame to reach a peer that stopped reading.
 CLOSE_TIMEOUT = 2.0
-
-
-class _Closing(Exception):
-    """Raised inside the session to close the socket with a code."""
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-def origin_allowed(state: AppState, scope: dict[str, Any], origin: str) -> bool:
-    """Same-origin (the Host header) or listed in allowed_origins / public_url."""
-    parts = urlsplit(origin)
-    host = _header(scope, b"host")
-    if host is not None and parts.netloc == host:
-        return True
-    allowed = set(state.settings.allowed_origins)
-    if state.settings.public_url:
-        public = urlsplit(state.settings.public_url)
-        allowed.add(f"{public.scheme}://{public.netloc}")
-    return f"{parts.scheme}://{parts.netloc}" in allowed
-
-
-def _first(group: BaseExceptionGroup[_Closing]) -> _Closing:
-    """The first _Closing in a (possibly nested) exception group."""
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            return _first(exc)
-        return exc
-    raise AssertionError("empty exception group")
 
 
 class Session:
@@ -127,13 +88,6 @@ class Session:
         self.identity: Participant | None = None
         self.subs: dict[str, Subscription] = {}
         self._watching_inbox = False
-        self._bad_frames = 0
-        settings = state.settings
-        self._rate = settings.rate_per_second
-        self._burst = float(settings.rate_burst)
-        self._tokens = self._burst
-        self._last_refill = trio.current_time()
-        self._rate_strikes = 0
         #: The session's nursery (reader + writer) once hello succeeded: overflow and
         #: token expiry cancel it, lost subscriptions start their rejoin in it.
         self._nursery: trio.Nursery | None = None
@@ -150,7 +104,7 @@ class Session:
             return
         offered = [p.strip() for p in self.scope.get("subprotocols", [])]
         chosen = next((p for p in offered if p in CODECS), None)
-        origin = _header(self.scope, b"origin")
+        origin = header(self.scope, b"origin")
         self._origin_trusted = origin is None or origin_allowed(self.state, self.scope, origin)
         if chosen is None:
             log.info("ws.rejected reason=no_subprotocol offered=%s", offered)
@@ -165,28 +119,36 @@ class Session:
             await self._send({"type": "websocket.close", "code": CloseCode.POLICY})
             return
         self.codec = CODECS[chosen]
+        settings = self.state.settings
+        frames = FrameReader(
+            self._receive,
+            self.codec,
+            self._push_error,
+            rate=settings.rate_per_second,
+            burst=settings.rate_burst,
+        )
         await self._send({"type": "websocket.accept", "subprotocol": chosen})
         self.state.sessions_open += 1
-        closing: _Closing | None = None
+        closing: Closing | None = None
         try:
-            await self._serve()
-        except* _Closing as group:
-            closing = _first(group)
+            await self._serve(frames)
+        except* Closing as group:
+            closing = first_closing(group)
         finally:
             if closing is not None:
                 await self._close(closing.code, closing.reason)
             self.state.sessions_open -= 1
             await self._cleanup()
 
-    async def _serve(self) -> None:
+    async def _serve(self, frames: FrameReader) -> None:
         with trio.move_on_after(self.state.settings.hello_timeout) as scope:
-            first = await self._next_frame()
+            first = await frames.next_frame()
         if scope.cancelled_caught:
-            raise _Closing(CloseCode.POLICY, "no hello within the time allowed")
+            raise Closing(CloseCode.POLICY, "no hello within the time allowed")
         if first is None:
             return
         if not isinstance(first, Hello):
-            raise _Closing(CloseCode.POLICY, "the first frame must be hello")
+            raise Closing(CloseCode.POLICY, "the first frame must be hello")
         await self._hello(first)
         # Two tasks per connection (memory per idle connection is mostly trio tasks and
         # scopes): slowness and token expiry need none of their own, they cancel this
@@ -198,16 +160,16 @@ class Session:
                 nursery.cancel_scope.cancel()
             nursery.start_soon(self._writer)
             try:
-                await self._reader()
+                await self._reader(frames)
             finally:
                 nursery.cancel_scope.cancel()
         self._nursery = None
         if self._blocked is not None:
-            raise _Closing(CloseCode.POLICY, self._blocked)
+            raise Closing(CloseCode.POLICY, self._blocked)
         if self.outbox.overflowed:
-            raise _Closing(CloseCode.TOO_SLOW, "too slow; reconnect and resume with after_seq")
+            raise Closing(CloseCode.TOO_SLOW, "too slow; reconnect and resume with after_seq")
         if trio.current_time() >= self._expires_at:
-            raise _Closing(CloseCode.TOKEN_EXPIRED, "the token has expired")
+            raise Closing(CloseCode.TOKEN_EXPIRED, "the token has expired")
 
     async def _close(self, code: int, reason: str) -> None:
         log.info("ws.close session=%s code=%d reason=%s", self.id, code, reason)
@@ -233,52 +195,9 @@ class Session:
                 await self.state.system.unsubscribe(sub)
         self.outbox.close()
 
-    # -- reading ------------------------------------------------------------------------------
+    # -- reading (the rate and bad-frame policy is server/ws_transport.py's FrameReader) ------
 
-    async def _next_frame(self) -> Any:
-        """The next valid client frame, or None when the peer disconnected."""
-        while True:
-            event = await self._receive()
-            kind = event["type"]
-            if kind == "websocket.disconnect":
-                return None
-            if kind != "websocket.receive":
-                continue
-            data = event.get("bytes")
-            if data is None:
-                data = event.get("text", "")
-            if not self._take_token():
-                continue
-            assert self.codec is not None
-            try:
-                return self.codec.decode_client(data)
-            except RemoteProtocolError as exc:
-                self._bad_frame(exc)
-
-    def _bad_frame(self, exc: ProtocolError, ref: str | None = None) -> None:
-        self._bad_frames += 1
-        self._push_error(exc.code, exc.message, ref or exc.ref)
-        if exc.close_code is not None:
-            raise _Closing(exc.close_code, exc.message)
-        if self._bad_frames > MAX_BAD_FRAMES:
-            raise _Closing(CloseCode.POLICY, "too many invalid frames")
-
-    def _take_token(self) -> bool:
-        """Token bucket: False (and an error frame) when the client exceeds its rate."""
-        now = trio.current_time()
-        self._tokens = min(self._burst, self._tokens + (now - self._last_refill) * self._rate)
-        self._last_refill = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            self._rate_strikes = 0
-            return True
-        self._rate_strikes += 1
-        self._push_error(ErrorCode.RATE_LIMITED, "too many frames; slow down", None)
-        if self._rate_strikes > self._burst:
-            raise _Closing(CloseCode.RATE_LIMITED, "rate limit exceeded for too long")
-        return False
-
-    async def _reader(self) -> None:
+    async def _reader(self, frames: FrameReader) -> None:
         handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
             Join: self._join,
             Leave: self._leave,
@@ -289,13 +208,13 @@ class Session:
             Hello: self._hello_again,
         }
         while True:
-            frame = await self._next_frame()
+            frame = await frames.next_frame()
             if frame is None:
                 return
             try:
                 await handlers[type(frame)](frame)
             except ProtocolError as exc:
-                self._bad_frame(exc, getattr(frame, "ref", None))
+                frames.bad_frame(exc, getattr(frame, "ref", None))
 
     def _push_error(self, code: ErrorCode, message: str, ref: str | None) -> None:
         self.outbox.push(OutFrame(ErrorFrame(code=code.value, message=message, ref=ref)))
@@ -303,38 +222,15 @@ class Session:
     # -- authentication and authorisation -------------------------------------------------------
 
     async def _hello(self, hello: Hello) -> None:
-        token = hello.token
-        if not token:
-            if not self._origin_trusted:
-                raise _Closing(CloseCode.POLICY, "cookie login is not allowed from this origin")
-            token = self._cookie_token() or ""
-        try:
-            resolved = await resolve_token(self.state.system.store, token) if token else None
-        except TokenExpired as exc:
-            raise _Closing(CloseCode.TOKEN_EXPIRED, str(exc)) from exc
-        if resolved is None:
-            raise _Closing(CloseCode.POLICY, "unknown, revoked or expired token")
-        principal = resolved.principal
+        principal = await authenticate(
+            self.state, self.scope, hello, origin_trusted=self._origin_trusted
+        )
         self.principal = principal
         self._report_presence(principal)
         if principal.expires_at is not None:
             self._expires_at = trio.current_time() + (principal.expires_at - now_ms()) / 1000
         self.identity = Participant(kind=principal.kind, id=principal.id, name=principal.name)  # type: ignore[arg-type]
-        settings = self.state.settings
-        welcome = Welcome(
-            session=self.id,
-            heartbeat=settings.ws_ping_interval,
-            limits={
-                "max_frame_bytes": MAX_FRAME_BYTES,
-                "max_body_bytes": MAX_BODY_BYTES,
-                "max_attachments": MAX_ATTACHMENTS,
-                "outbox_frames": settings.outbox_frames,
-                "rate_per_second": int(settings.rate_per_second),
-                "rate_burst": settings.rate_burst,
-            },
-            identity=self.identity,
-            conversations=tuple(sorted(principal.conversations or ())),
-        )
+        welcome = welcome_frame(self.id, self.state.settings, self.identity, principal)
         self.outbox.push(OutFrame(welcome))
         if hello.inbox and principal.kind == "staff":
             self.state.system.livefeed.watch(self.outbox)
@@ -354,7 +250,7 @@ class Session:
         if principal.kind == "staff":
             system.staff_presence.connected(principal.id)
         elif not system.contact_sessions.register(principal.id, self.id, self._on_blocked):
-            raise _Closing(CloseCode.POLICY, "unknown, revoked or expired token")
+            raise Closing(CloseCode.POLICY, "unknown, revoked or expired token")
         self._present = True
 
     def _on_blocked(self, reason: str) -> None:
@@ -363,31 +259,14 @@ class Session:
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
-    def _cookie_token(self) -> str | None:
-        raw = _header(self.scope, b"cookie")
-        if not raw:
-            return None
-        cookie: SimpleCookie = SimpleCookie()
-        cookie.load(raw)
-        morsel = cookie.get(SESSION_COOKIE)
-        return None if morsel is None else morsel.value
-
     async def _hello_again(self, hello: Hello) -> None:
         raise RemoteProtocolError(
             ErrorCode.ALREADY_AUTHENTICATED, "this connection said hello already"
         )
 
     async def _authorise(self, conversation: str) -> None:
-        principal = self.principal
-        assert principal is not None
-        if principal.conversations is not None and conversation not in principal.conversations:
-            raise RemoteProtocolError(
-                ErrorCode.FORBIDDEN, f"this token may not use conversation {conversation}"
-            )
-        if principal.kind == "staff" and not await self.state.conversation_exists(conversation):
-            raise RemoteProtocolError(
-                ErrorCode.NOT_FOUND, f"conversation {conversation} does not exist"
-            )
+        assert self.principal is not None
+        await authorise(self.state, self.principal, conversation)
 
     # -- frames -------------------------------------------------------------------------------
 
@@ -411,28 +290,8 @@ class Session:
             on_lost=self._on_lost,
         )
         self.subs[conversation] = sub
-        system = self.state.system
-        upto = await system.subscribe(sub)
-        cursor = after_seq
-        while cursor < upto:
-            page = await system.store.read(
-                functools.partial(
-                    records.messages_after,
-                    conversation=conversation,
-                    after_seq=cursor,
-                    upto_seq=upto,
-                    include_notes=is_staff,
-                )
-            )
-            for message in page:
-                await self.outbox.put(OutFrame(message.to_frame()))
-            cursor = page[-1].seq if len(page) == records.HISTORY_PAGE else upto
-        sub.last_seq = max(after_seq, upto)
-        await self.outbox.put(
-            OutFrame(HistoryEnd(conversation=conversation, last_seq=sub.last_seq))
-        )
-        if not sub.go_live():
-            raise _Closing(CloseCode.TOO_SLOW, "too slow to catch up; resume with after_seq")
+        if not await join_and_replay(self.state.system, sub, after_seq):
+            raise Closing(CloseCode.TOO_SLOW, "too slow to catch up; resume with after_seq")
 
     def _on_overflow(self) -> None:
         """The outbox is full: the peer does not read fast enough; close with 4008."""
@@ -517,34 +376,9 @@ class Session:
     # -- writing ------------------------------------------------------------------------------
 
     async def _writer(self) -> None:
-        codec = self.codec
-        assert codec is not None
-        receive = self.outbox.receive
-        binary = codec.binary
+        assert self.codec is not None
         limit = self.state.settings.batch_max_frames
-        carry: OutFrame | None = None
-        while True:
-            first = carry if carry is not None else await receive.receive()
-            carry = None
-            data = first.encoded(codec)
-            parts = [data]
-            size = len(data)
-            while len(parts) < limit:
-                try:
-                    item = receive.receive_nowait()
-                except trio.WouldBlock:
-                    break
-                encoded = item.encoded(codec)
-                if size + len(encoded) > BATCH_MAX_BYTES:
-                    carry = item
-                    break
-                parts.append(encoded)
-                size += len(encoded)
-            payload = data if len(parts) == 1 else codec.encode_batch(parts)
-            if binary:
-                await self._send({"type": "websocket.send", "bytes": payload})
-            else:
-                await self._send({"type": "websocket.send", "text": payload})
+        await write_batches(self.codec, self.outbox.receive, self._send, limit)
 
     async def _rejoin(self, sub: Subscription) -> None:
         if self.subs.get(sub.conversation) is not sub:

@@ -11,7 +11,7 @@ import httpx
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
-from actors import directory
+from actors import contexts, directory
 from protocol.codec import CODECS, Codec
 from protocol.frames import Batch, Hello, ServerFrame, Welcome
 from server.auth import hash_password
@@ -74,7 +74,7 @@ class Seed:
     async def context(self, title: str = "Webinar", **data: Any) -> dict[str, Any]:
         return await self.store.write(
             functools.partial(
-                directory.create_context,
+                contexts.create_context,
                 kind="webinar",
                 title=title,
                 data=data,
@@ -89,7 +89,7 @@ class Seed:
     ) -> dict[str, Any]:
         return await self.store.write(
             functools.partial(
-                directory.create_attendee,
+                contexts.create_attendee,
                 context_id=context_id,
                 name=name,
                 email=email,

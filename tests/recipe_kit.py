@@ -10,7 +10,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors import directory, recipe_defs, recipe_facts, recipe_runs
+from actors import contexts, directory, recipe_defs, recipe_facts, recipe_runs
 from actors.recipe_actions import Planned, RunContext, enqueue_action, perform_action, plan_action
 from actors.recipe_defs import Recipe
 from actors.recipe_events import message_facts
@@ -131,14 +131,14 @@ async def new_attendee(
     """A context and an attendee in it: contact, conversation, token."""
     ctx = await store.write(
         functools.partial(
-            directory.create_context, kind="webinar", title=title, data={}, moderators=[],
+            contexts.create_context, kind="webinar", title=title, data={}, moderators=[],
             primary_moderator=None, external_id=None,
         )
     )  # fmt: skip
     token = directory.new_token("sba")
     attendee: dict[str, Any] = await store.write(
         functools.partial(
-            directory.create_attendee, context_id=ctx["id"], name=name, email=email,
+            contexts.create_attendee, context_id=ctx["id"], name=name, email=email,
             external_id=None, channel="widget", token=token, ttl_ms=3_600_000,
         )
     )  # fmt: skip

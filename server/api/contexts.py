@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from quart import Blueprint
 
-from actors import directory
+from actors import contexts, directory
 from server.api import (
     MAX_EXTERNAL_ID,
     MAX_LIST,
@@ -138,7 +138,7 @@ def _context_data(kind: str, title: str | None, raw: dict[str, Any]) -> tuple[st
 async def create_context() -> tuple[dict[str, Any], int]:
     body = await json_body()
     known_fields(body, ("kind", "title", "data", "moderators", "primary_moderator", "external_id"))
-    kind = field(body, "kind", str, required=True, choices=directory.CONTEXT_KINDS)
+    kind = field(body, "kind", str, required=True, choices=contexts.CONTEXT_KINDS)
     title = text(body, "title")
     data = field(body, "data", dict, default={})
     title, data = _context_data(kind, title, data)
@@ -149,7 +149,7 @@ async def create_context() -> tuple[dict[str, Any], int]:
     external_id = text(body, "external_id", max_len=MAX_EXTERNAL_ID)
     context = await app_state().system.store.write(
         functools.partial(
-            directory.create_context,
+            contexts.create_context,
             kind=kind,
             title=title,
             data=data,
@@ -164,10 +164,10 @@ async def create_context() -> tuple[dict[str, Any], int]:
 @blueprint.get("")
 @requires("staff")
 async def list_contexts() -> dict[str, Any]:
-    kind = query_choice("kind", directory.CONTEXT_KINDS)
+    kind = query_choice("kind", contexts.CONTEXT_KINDS)
     limit = int_arg("limit", 50, minimum=1, maximum=200)
     items = await app_state().system.store.read(
-        functools.partial(directory.list_contexts, limit=limit, kind=kind)
+        functools.partial(contexts.list_contexts, limit=limit, kind=kind)
     )
     return {"items": items}
 
@@ -176,7 +176,7 @@ async def list_contexts() -> dict[str, Any]:
 @requires("staff")
 async def get_context(context_id: str) -> dict[str, Any]:
     context: dict[str, Any] = await app_state().system.store.read(
-        functools.partial(directory.get_context, context_id=context_id)
+        functools.partial(contexts.get_context, context_id=context_id)
     )
     return context
 
@@ -190,11 +190,11 @@ async def create_attendee(context_id: str) -> tuple[dict[str, Any], int]:
     name = required_text(body, "name")
     address = email(body)
     external_id = text(body, "external_id", max_len=MAX_EXTERNAL_ID)
-    channel = field(body, "channel", str, default="widget", choices=directory.CHANNELS)
+    channel = field(body, "channel", str, default="widget", choices=contexts.CHANNELS)
     state = app_state()
     attendee = await state.system.store.write(
         functools.partial(
-            directory.create_attendee,
+            contexts.create_attendee,
             context_id=context_id,
             name=name,
             email=address,

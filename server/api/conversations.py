@@ -16,7 +16,7 @@ from typing import Any
 
 from quart import Blueprint
 
-from actors import records, search, search_indexer, slack_store
+from actors import history, records, search, search_indexer, slack_store
 from actors.records import ConversationChanges, NewMessage, StoredMessage
 from actors.slack_store import SlackConfig
 from protocol.frames import MAX_BODY_BYTES, MAX_ID_CHARS, Participant
@@ -129,20 +129,20 @@ async def get_conversation(conversation_id: str) -> dict[str, Any]:
 @blueprint.get("/<conversation_id>/messages")
 @requires("staff")
 async def list_messages(conversation_id: str) -> dict[str, Any]:
-    limit = int_arg("limit", 100, minimum=1, maximum=records.HISTORY_PAGE)
+    limit = int_arg("limit", 100, minimum=1, maximum=history.HISTORY_PAGE)
     after = int_arg("after_seq", -1, minimum=0)
     before = int_arg("before_seq", -1, minimum=1)
     if after >= 0 and before >= 0:
         raise bad_request("send after_seq or before_seq, not both")
 
     def page(conn: sqlite3.Connection) -> tuple[list[StoredMessage], bool]:
-        last = records.last_seq(conn, conversation_id)
+        last = history.last_seq(conn, conversation_id)
         if after >= 0:
-            rows = records.messages_after(
+            rows = history.messages_after(
                 conn, conversation_id, after, last, include_notes=True, limit=limit + 1
             )
             return rows[:limit], len(rows) > limit
-        rows = records.messages_before(
+        rows = history.messages_before(
             conn,
             conversation_id,
             before if before >= 0 else None,
@@ -241,7 +241,7 @@ async def post_message(conversation_id: str) -> tuple[dict[str, Any], int]:
         raise bad_request("client_msg_id must not be empty")
     in_reply_to = field(data, "in_reply_to", int)
     last = await app_state().system.store.read(
-        functools.partial(records.last_seq, conversation=conversation_id)
+        functools.partial(history.last_seq, conversation=conversation_id)
     )
     if in_reply_to is not None and not 1 <= in_reply_to <= last:
         raise bad_request(f"in_reply_to must be the seq of a message (1 to {last})")

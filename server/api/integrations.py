@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from quart import Blueprint, current_app, request
 
-from actors import directory, slack_store
+from actors import contexts, slack_store
 from actors.integration_store import list_activity, read_settings, write_settings
 from actors.mailer import SETTINGS_PREFIX as MAIL_PREFIX
 from actors.mailer import Mailer, mail_counts
@@ -319,7 +319,7 @@ async def mail_redrive() -> dict[str, Any]:
 
 async def _reply_as_view(context_id: str) -> dict[str, Any]:
     store = app_state().system.store
-    context = await store.read(functools.partial(directory.get_context, context_id=context_id))
+    context = await store.read(functools.partial(contexts.get_context, context_id=context_id))
     saved = await store.read(
         functools.partial(read_settings, prefix=f"{WEBINAR_PREFIX}{context_id}.")
     )
@@ -349,7 +349,7 @@ async def put_reply_as(context_id: str) -> dict[str, Any]:
         raise bad_request("reply_as is required (primary, actual or null)", "missing_field")
     value = field(data, "reply_as", str, choices=REPLY_AS)
     store = app_state().system.store
-    await store.read(functools.partial(directory.get_context, context_id=context_id))
+    await store.read(functools.partial(contexts.get_context, context_id=context_id))
     await store.write(
         functools.partial(
             write_settings, prefix=f"{WEBINAR_PREFIX}{context_id}.", values={"reply_as": value}

@@ -19,8 +19,9 @@ import pytest
 import trio
 import trio.testing
 
-from actors import directory, records
+from actors import contexts, directory
 from actors.consumer import Consumer, get_cursor
+from actors.history import messages_after
 from actors.outbox import Outbox, OutFrame, Subscription
 from actors.records import NewMessage
 from actors.store import Store, Tx
@@ -88,7 +89,7 @@ async def new_conversation(store: Store, name: str = "Ann") -> str:
     """Create a webinar context and an attendee in it; return the conversation id."""
     context = await store.write(
         functools.partial(
-            directory.create_context,
+            contexts.create_context,
             kind="webinar",
             title=f"Webinar of {name}",
             data={},
@@ -99,7 +100,7 @@ async def new_conversation(store: Store, name: str = "Ann") -> str:
     )
     attendee = await store.write(
         functools.partial(
-            directory.create_attendee,
+            contexts.create_attendee,
             context_id=context["id"],
             name=name,
             email=None,
@@ -203,7 +204,7 @@ class Sink:
         upto = await system.subscribe(self.sub)
         history = await system.store.read(
             functools.partial(
-                records.messages_after,
+                messages_after,
                 conversation=self.sub.conversation,
                 after_seq=0,
                 upto_seq=upto,

@@ -20,8 +20,9 @@ from typing import Any
 
 import trio
 
-from actors import directory, recipe_defs, records
+from actors import directory, recipe_defs
 from actors.consumer import get_cursor
+from actors.history import conversation_states
 from actors.recipe_defs import Recipe
 from actors.recipe_scheduler import CONSUMER_NAME, RecipeScheduler
 from actors.records import ConversationChanges, NewMessage, StoredMessage
@@ -62,7 +63,7 @@ async def engine(db_path: Path) -> AsyncIterator[Engine]:
     server does it), stopped at the end of the block as a process stop would."""
     async with trio.open_nursery() as nursery:
         system = System(SystemConfig(database=db_path, synchronous="NORMAL", clock=virtual_ms))
-        scheduler = RecipeScheduler(system, allow_private_webhooks=True)
+        scheduler = RecipeScheduler(system)
         system.add_consumer(scheduler)
         await nursery.start(system.run)
         await system.root.start_child(ChildSpec("recipes", scheduler.run, Restart.PERMANENT))
@@ -107,7 +108,7 @@ async def create_user(store: Store, email: str) -> str:
 async def conversation(store: Store, name: str = "Ann") -> tuple[str, Participant]:
     """A new conversation and its attendee as an author."""
     conv = await new_conversation(store, name)
-    state = await store.read(lambda conn: records.conversation_states(conn, [conv])[0])
+    state = await store.read(lambda conn: conversation_states(conn, [conv])[0])
     contact = state["contact"]
     return conv, Participant(kind="contact", id=contact["id"], name=contact["name"])
 
@@ -124,9 +125,7 @@ async def set_status(system: System, conv: str, status: str) -> None:
 
 
 async def state(store: Store, conv: str) -> dict[str, Any]:
-    found: dict[str, Any] = await store.read(
-        lambda conn: records.conversation_states(conn, [conv])[0]
-    )
+    found: dict[str, Any] = await store.read(lambda conn: conversation_states(conn, [conv])[0])
     return found
 
 

@@ -12,8 +12,9 @@ import pytest
 import trio
 import trio.testing
 
-from actors import records
-from actors.group import Command, ConversationGroup, MarkRead, Post, SetTyping
+from actors.group import ConversationGroup
+from actors.group_commands import Command, MarkRead, Post, SetTyping
+from actors.history import messages_after
 from actors.outbox import Outbox, OutFrame
 from actors.records import ConversationChanges, NotFound, StoredMessage
 from actors.runtime import ActorCrashed
@@ -52,7 +53,7 @@ def contact_sink(conversation: str, session: str = "s-contact") -> Sink:
 async def count_messages(system: System, conversation: str) -> int:
     history = await system.store.read(
         functools.partial(
-            records.messages_after,
+            messages_after,
             conversation=conversation,
             after_seq=0,
             upto_seq=10**9,
@@ -252,7 +253,7 @@ async def test_pending_frames_flush_in_order_without_history_duplicates(
         # The session's history read happened to reach seq 4 already.
         history: list[StoredMessage] = await system.store.read(
             functools.partial(
-                records.messages_after,
+                messages_after,
                 conversation=conversation,
                 after_seq=0,
                 upto_seq=4,

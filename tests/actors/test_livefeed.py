@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import trio
 
-from actors import directory, records
+from actors import contexts, records
 from actors.outbox import Outbox
 from actors.records import ConversationChanges
 from actors.store import Tx
@@ -70,7 +70,7 @@ async def test_one_frame_per_conversation_per_batch_and_created_wins(system: Sys
         assert (frame.state["last_seq"], frame.state["preview"]) == (3, "m2")
 
         def create_and_post(tx: Tx) -> str:
-            created = directory.create_conversation(tx, None, None, "api")
+            created = contexts.create_conversation(tx, None, None, "api")
             records.insert_message(tx, message(created, "first words"))
             return created
 

@@ -13,11 +13,12 @@ import pytest
 import trio
 import trio.testing
 
-from actors import directory
+from actors import contexts, directory
 from actors.consumer import read_events
 from actors.integration_store import list_activity
-from actors.mailer import BACKOFF_BASE, MailConfig, Mailer, mail_counts
+from actors.mailer import BACKOFF_BASE, Mailer, mail_counts
 from actors.records import NewMessage
+from actors.smtp import MailConfig
 from actors.system import System
 from protocol.frames import Participant
 from tests.actors.conftest import STAFF, Sink, StartSystem, wait_for_cursor
@@ -58,13 +59,13 @@ async def _setup(
     await nursery.start(mailer.run)
     context = await system.store.write(
         functools.partial(
-            directory.create_context, kind="webinar", title="Launch", data={}, moderators=[],
+            contexts.create_context, kind="webinar", title="Launch", data={}, moderators=[],
             primary_moderator=None, external_id=None,
         )
     )  # fmt: skip
     attendee = await system.store.write(
         functools.partial(
-            directory.create_attendee, context_id=context["id"], name="Ann",
+            contexts.create_attendee, context_id=context["id"], name="Ann",
             email="ann@example.com", external_id=None, channel="widget",
             token=directory.new_token("sba"), ttl_ms=3_600_000,
         )

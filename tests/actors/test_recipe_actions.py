@@ -14,7 +14,7 @@ import json
 import pytest
 import trio
 
-from actors import directory
+from actors import contexts, directory
 from actors.recipe_actions import Planned, perform_action
 from actors.records import NewMessage
 from actors.system import System
@@ -312,7 +312,7 @@ async def test_block_contact_refuses_its_tokens_and_closes_its_sessions(system: 
             functools.partial(directory.lookup_attendee_token, token=att["token"], now=0)
         )
         blocked = await system.store.read(
-            functools.partial(directory.is_blocked, contact_id=att["contact"]["id"])
+            functools.partial(contexts.is_blocked, contact_id=att["contact"]["id"])
         )
     assert before is not None
     assert after is None

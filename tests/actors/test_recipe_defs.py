@@ -13,7 +13,15 @@ from typing import Any
 
 import pytest
 
-from actors import directory, recipe_defs, recipe_webhooks, records, search, webhook_store
+from actors import (
+    conversation_update,
+    directory,
+    recipe_defs,
+    recipe_webhooks,
+    records,
+    search,
+    webhook_store,
+)
 from actors.business_hours import HoursError, is_open
 from actors.directory import Conflict
 from actors.recipe_defs import Recipe
@@ -660,7 +668,10 @@ async def test_saved_filters_match_what_the_inbox_lists(store: Store) -> None:
     for conversation, change in changes.items():
         await store.write(
             functools.partial(
-                records.update_conversation, conversation=conversation, changes=change, by=STAFF
+                conversation_update.update_conversation,
+                conversation=conversation,
+                changes=change,
+                by=STAFF,
             )
         )
     bodies = {a: "I want a refund", b: "Refund please", c: "Thanks a lot", d: "refunding?"}

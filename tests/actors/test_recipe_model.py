@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors import directory, records
-from actors.recipe_conditions import FIELD_OPERATORS, check_condition, parse_condition
+from actors import contexts, records
+from actors.recipe_conditions import FIELD_OPERATORS, parse_condition
+from actors.recipe_evaluation import check_condition
 from actors.recipe_fields import CHANNELS, PRIORITIES, STATUSES
 from actors.recipe_model import (
     ACTION_TYPES,
@@ -79,7 +80,7 @@ def refused(data: Any) -> RecipeError:
 def test_vocabulary_agrees_with_the_database_modules() -> None:
     assert STATUSES == records.STATUSES
     assert PRIORITIES == records.PRIORITIES
-    assert CHANNELS == directory.CHANNELS
+    assert CHANNELS == contexts.CHANNELS
 
 
 def test_the_model_is_pure() -> None:

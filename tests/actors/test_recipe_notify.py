@@ -11,7 +11,8 @@ import trio
 import trio.testing
 
 from actors import recipe_inbox
-from actors.mailer import MailConfig, Mailer
+from actors.mailer import Mailer
+from actors.smtp import MailConfig
 from actors.system import System
 from tests.actors.conftest import StartSystem
 from tests.recipe_kit import context, make_recipe, new_attendee, new_user, run, sql

@@ -1,4 +1,5 @@
-"""Tests for actors.records: seq assignment, idempotent sends, read marks, updates, search."""
+"""Tests for actors.records, actors.history and actors.conversation_update: seq assignment,
+idempotent sends, read marks, history reads, updates, search."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import trio
 import trio.testing
 
-from actors import directory, records
+from actors import conversation_update, directory, history, records
 from actors.records import ConversationChanges, NewMessage, NotFound, StoredMessage
 from actors.search_indexer import catch_up
 from actors.store import Store, Tx
@@ -32,7 +33,7 @@ async def insert(store: Store, msg: NewMessage) -> StoredMessage:
 
 
 async def state(store: Store, conversation: str) -> dict[str, Any]:
-    (found,) = await store.read(functools.partial(records.conversation_states, ids=[conversation]))
+    (found,) = await store.read(functools.partial(history.conversation_states, ids=[conversation]))
     return found
 
 
@@ -48,7 +49,7 @@ async def update(
 ) -> tuple[dict[str, Any], list[StoredMessage]]:
     return await store.write(
         functools.partial(
-            records.update_conversation,
+            conversation_update.update_conversation,
             conversation=conversation,
             changes=ConversationChanges(**changes),
             by=by,
@@ -70,12 +71,12 @@ async def test_seq_increments_per_conversation_without_gaps(store: Store, conv: 
             seqs[target].append(stored.seq)
     assert seqs == {conv: [1, 2, 3, 4, 5], other: [1, 2]}
     assert (await state(store, conv))["last_seq"] == 5
-    history = await store.read(
+    replayed = await store.read(
         functools.partial(
-            records.messages_after, conversation=conv, after_seq=0, upto_seq=99, include_notes=True
+            history.messages_after, conversation=conv, after_seq=0, upto_seq=99, include_notes=True
         )
     )
-    assert [(m.seq, m.body) for m in history] == [(i + 1, f"m{i}") for i in range(5)]
+    assert [(m.seq, m.body) for m in replayed] == [(i + 1, f"m{i}") for i in range(5)]
 
 
 async def test_message_to_a_missing_conversation_is_not_found(store: Store) -> None:
@@ -134,7 +135,7 @@ async def test_notes_are_left_out_for_contacts(store: Store, conv: str) -> None:
         found = await store.read(functools.partial(reader, conversation=conv, **kwargs))
         return [(m.seq, m.kind) for m in found]
 
-    after = records.messages_after
+    after = history.messages_after
     assert await kinds(after, after_seq=0, upto_seq=4, include_notes=False) == [
         (1, "message"),
         (3, "event"),
@@ -144,7 +145,7 @@ async def test_notes_are_left_out_for_contacts(store: Store, conv: str) -> None:
         (2, "note"),
         (3, "event"),
     ]
-    before = records.messages_before
+    before = history.messages_before
     assert await kinds(before, before_seq=4, include_notes=False, limit=10) == [
         (1, "message"),
         (3, "event"),
@@ -231,7 +232,7 @@ async def test_mixed_update_splits_public_and_internal_events(store: Store, conv
         (True, {"tags": [[], ["refund"]]}),
     ]
     run = functools.partial(
-        records.messages_after, conversation=conv, after_seq=0, upto_seq=99, include_notes=False
+        history.messages_after, conversation=conv, after_seq=0, upto_seq=99, include_notes=False
     )
     contact_view = await store.read(run)
     assert [m.body for m in contact_view] == ["status: open → resolved"]
@@ -339,7 +340,7 @@ async def test_conversation_states_keep_the_order_asked_and_skip_missing(store: 
     second = await new_conversation(store, "Bob")
 
     def states(conn: sqlite3.Connection | Tx) -> list[str]:
-        found = records.conversation_states(conn, [second, "cv_missing", first, second])
+        found = history.conversation_states(conn, [second, "cv_missing", first, second])
         return [s["contact"]["name"] for s in found]
 
     assert await store.read(states) == ["Bob", "Ann"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import trio
 
-from actors import directory
+from actors import contexts
 from protocol.frames import MessageFrame, ServerFrame
 from server.config import Settings
 from server.main import Running, serve
@@ -145,7 +145,7 @@ class Env:
         data.setdefault("starts_at", STARTS_AT)
         context: dict[str, Any] = await self.seed.store.write(
             functools.partial(
-                directory.create_context,
+                contexts.create_context,
                 kind="webinar",
                 title=title,
                 data={"webinar": title, **data},

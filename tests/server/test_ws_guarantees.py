@@ -381,7 +381,8 @@ async def test_no_common_subprotocol_is_refused(seed: Seed, guard: trio.CancelSc
 async def test_session_rejoins_when_its_conversation_actor_crashes(
     seed: Seed, guard: trio.CancelScope, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from actors.group import ConversationGroup, Post
+    from actors.group import ConversationGroup
+    from actors.group_commands import Post
 
     original = ConversationGroup._handle
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, FrameLocator, Page, expect
 
-from actors.group import DeleteMessage, EditMessage
+from actors.group_commands import DeleteMessage, EditMessage
 from actors.records import StoredMessage
 from protocol.frames import Participant
 from tests.web.conftest import World, login, new_context, open_host_page

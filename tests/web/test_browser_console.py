@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, WebSocketRoute, expect
 
-from actors import directory
+from actors import contexts
 from actors.records import NewMessage
 from protocol.frames import Participant
 from tests.helpers import PASSWORD
@@ -384,7 +384,7 @@ def test_a_reply_shown_as_the_primary_moderator_settles_once(
     webinar = live.call(
         seed.store.write,
         functools.partial(
-            directory.create_context,
+            contexts.create_context,
             kind="webinar",
             title="Moderated webinar",
             data={"webinar": "Moderated webinar"},

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, expect
 
-from actors import directory
+from actors import contexts
 from actors.records import ConversationChanges, NewMessage
 from protocol.frames import Participant
 from tests.web.conftest import World, login, new_context
@@ -42,7 +42,7 @@ def seed_inbox(world: World) -> None:
     invoice = live.call(
         seed.store.write,
         functools.partial(
-            directory.create_context,
+            contexts.create_context,
             kind="email",
             title="Your invoice #1042",
             data={"subject": "Your invoice #1042", "body": "Hi Sam,\nyour invoice is attached."},
