@@ -132,3 +132,49 @@ def test_screenshots_of_widget_and_console(browser: Browser, world: World) -> No
         assert len(data) > 20_000, f"{shot} looks empty"
     attendee_context.close()
     console_context.close()
+
+
+def test_screenshot_of_the_recipe_editor(browser: Browser, world: World) -> None:
+    """The README's recipe example 2 (billing triage), as the editor shows it."""
+    from tests.web.test_browser_recipes import rest
+
+    context = new_context(browser, viewport={"width": 1440, "height": 2000})
+    login(context, world.url, "maria@example.com")
+    page = context.new_page()
+    page.goto(f"{world.url}/console/settings/recipes")
+    team = rest(context, world.url, "POST", "/teams", {"name": "Billing", "members": []})
+    recipe = rest(
+        context,
+        world.url,
+        "POST",
+        "/recipes",
+        {
+            "name": "Billing triage",
+            "trigger": {"type": "new_message"},
+            "filter": {
+                "type": "conditions",
+                "match": "all",
+                "conditions": [
+                    {"field": "kind", "operator": "is", "value": "attendee_message"},
+                    {
+                        "field": "text",
+                        "operator": "matches_keywords",
+                        "value": ["refund", "invoice", "charge"],
+                    },
+                ],
+            },
+            "actions": [
+                {"type": "add_tags", "tags": ["billing"]},
+                {"type": "assign", "team": team["id"]},
+                {"type": "reply", "mode": "approval", "text": "Thanks, our billing team is on it."},
+            ],
+        },
+    )
+    page.goto(f"{world.url}/console/settings/recipes/{recipe['id']}")
+    expect(page.get_by_role("textbox", name="Name", exact=True)).to_have_value("Billing triage")
+    shot = SCREENSHOTS / "recipes.png"
+    page.screenshot(path=str(shot))
+    data = shot.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(data) > 20_000, f"{shot} looks empty"
+    context.close()
