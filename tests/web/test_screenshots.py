@@ -19,6 +19,7 @@ from actors.records import ConversationChanges, NewMessage
 from protocol.frames import Participant
 from tests.web.conftest import World, login, new_context
 from tests.web.test_browser_chat import reply, say
+from tests.web.test_browser_recipes import rest
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=10_000)
@@ -136,8 +137,6 @@ def test_screenshots_of_widget_and_console(browser: Browser, world: World) -> No
 
 def test_screenshot_of_the_recipe_editor(browser: Browser, world: World) -> None:
     """The README's recipe example 2 (billing triage), as the editor shows it."""
-    from tests.web.test_browser_recipes import rest
-
     context = new_context(browser, viewport={"width": 1440, "height": 2000})
     login(context, world.url, "maria@example.com")
     page = context.new_page()
