@@ -52,6 +52,11 @@ class Settings:
         65536, "Largest websocket message accepted; bigger ones close the socket with 1009."
     )
     ws_ping_interval: float = _s(25.0, "Seconds between websocket pings from the server.")
+    ws_native: bool = _s(
+        True,
+        "Serve /ws websockets on Switchboard's own connection handler (less CPU per frame "
+        "and memory per connection); false hands them to hypercorn like every other request.",
+    )
     hello_timeout: float = _s(10.0, "Seconds a new websocket has to send its hello frame.")
     outbox_frames: int = _s(
         1024, "Frames queued for one websocket before it counts as too slow (closed with 4008)."

@@ -1,4 +1,8 @@
-"""Starting a server: the actor system and hypercorn under one root nursery."""
+"""Starting a server: the actor system and the HTTP listener under one root nursery.
+
+The listener is server/listener.py (hypercorn for HTTP, ``/ws`` websockets on our own
+connection handler), or hypercorn alone when ``ws_native`` is off.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from server.api import webhooks as webhooks_api
 from server.api.integrations import CONFIG_KEY, Integrations
 from server.app import SwitchboardApp
 from server.config import Settings, SettingsError
+from server.listener import serve_http
 from server.state import AppState
 
 log = logging.getLogger(__name__)
@@ -90,7 +95,8 @@ def mail_config(settings: Settings) -> MailConfig:
 def hypercorn_config(settings: Settings) -> HypercornConfig:
     config = HypercornConfig()
     config.bind = [f"{settings.host}:{settings.port}"]
-    # Frames over the protocol's limit are refused by hypercorn itself with close 1009.
+    # Messages over the protocol's limit are refused with close 1009 (by hypercorn, or by
+    # server/ws_native.py, which reads these two settings from this config too).
     config.websocket_max_message_size = settings.ws_max_message_bytes
     config.websocket_ping_interval = settings.ws_ping_interval
     config.graceful_timeout = GRACEFUL_TIMEOUT
@@ -126,9 +132,16 @@ async def serve(
         app.quart.config[CONFIG_KEY] = integrations
         app.quart.config[webhooks_api.CONFIG_KEY] = webhooks
         app.quart.config[RECIPES_CONFIG_KEY] = recipes
-        binds: list[str] = await nursery.start(
-            functools.partial(hypercorn_serve, app, hypercorn_config(settings), mode="asgi")  # type: ignore[arg-type]
-        )
+        if settings.ws_native:
+            http = functools.partial(serve_http, app, hypercorn_config(settings))
+        else:
+            http = functools.partial(
+                hypercorn_serve,
+                app,  # type: ignore[arg-type]
+                hypercorn_config(settings),
+                mode="asgi",
+            )
+        binds: list[str] = await nursery.start(http)
         url = binds[0]
         if settings.port == 0 or not settings.public_url:
             # Links we generate must point at the real port when it was picked for us.

@@ -1,8 +1,9 @@
 """The websocket session: one per connection on ``/ws``.
 
-It is a raw ASGI websocket handler (hypercorn calls it directly, bypassing Quart's
-websocket wrapper): on this stack the cost is per frame, and every layer of queues and
-tasks per connection costs CPU and memory. Per connection there are two tasks: the reader
+It is a raw ASGI websocket handler, called directly by server/ws_native.py (our own
+wsproto connection; by hypercorn when the ``ws_native`` setting is off), bypassing
+Quart's websocket wrapper: on this stack the cost is per frame, and every layer of
+queues and tasks per connection costs CPU and memory. Per connection there are two tasks: the reader
 (decodes, authorises and dispatches client frames) and the writer (drains the bounded
 outbox and coalesces whatever is queued into one ``batch`` frame).
 
