@@ -12,8 +12,9 @@ from typing import Any
 
 from actors import contexts, directory, recipe_defs, recipe_facts, recipe_runs
 from actors.recipe_actions import Planned, RunContext, enqueue_action, perform_action, plan_action
+from actors.recipe_claim import Occasion, claim_run
 from actors.recipe_defs import Recipe
-from actors.recipe_events import message_facts
+from actors.recipe_events import Cause, message_facts
 from actors.records import StoredMessage
 from actors.store import Store, Tx
 from actors.system import System
@@ -83,21 +84,11 @@ async def context(
 
 
 def _claim(tx: Tx, ctx: RunContext, planned: list[Planned]) -> list[dict[str, Any]]:
-    """What the scheduler's claim does: the queued effects and the run row, at once."""
-    queued = [r for item in planned if (r := enqueue_action(tx, ctx, item)) is not None]
-    recipe_runs.claim(
-        tx,
-        run_id=ctx.run_id,
-        recipe_id=ctx.recipe.id,
-        version=ctx.recipe.version,
-        conversation_id=ctx.conversation,
-        trigger_key=ctx.trigger_key,
-        depth=ctx.depth,
-        matched=[],
-        plan=[item.to_json() for item in planned],
-        results=queued,
-    )
-    return queued
+    """The scheduler's own claim (recipe_claim.claim_run): queued effects and run row."""
+    occasion = Occasion(ctx.conversation, ctx.trigger_key, ctx.key_event, None, Cause())
+    claimed = claim_run(tx, ctx, occasion, [], planned, None)
+    assert claimed is not None
+    return claimed[0].results
 
 
 async def plan(ctx: RunContext) -> list[Planned]:

@@ -26,10 +26,12 @@ import trio
 from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
 
 import server.main
+from protocol.frames import Participant
 from server.app import SwitchboardApp
 from server.config import Settings
 from server.main import Running
 from tests.helpers import PASSWORD, Seed
+from tests.web.hooks import HookWorld, Receiver
 
 T = TypeVar("T")
 
@@ -228,10 +230,10 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[ServerThread]:
-    """A real server in a background thread (demo mode on, generous rate limits)."""
-    settings = Settings.from_mapping(
+def live_settings(tmp_path: Path, **extra: Any) -> Settings:
+    """A browser test's server: loopback, a port picked for it, no fsync, generous rate
+    limits (a page makes many requests at once), plus ``extra``."""
+    return Settings.from_mapping(
         {
             "host": "127.0.0.1",
             "port": 0,
@@ -239,10 +241,15 @@ def live(tmp_path: Path) -> Iterator[ServerThread]:
             "sqlite_synchronous": "NORMAL",
             "rate_per_second": 10000,
             "rate_burst": 10000,
-            "demo": True,
+            **extra,
         }
     )
-    server = ServerThread(settings).start()
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[ServerThread]:
+    """A real server in a background thread (demo mode on, generous rate limits)."""
+    server = ServerThread(live_settings(tmp_path, demo=True)).start()
     yield server
     server.stop()
 
@@ -315,3 +322,21 @@ def open_host_page(context: BrowserContext, server: str, token: str) -> Any:
     page = context.new_page()
     page.goto(host)
     return page
+
+
+@pytest.fixture
+def hook_world(tmp_path: Path) -> Iterator[HookWorld]:
+    """A server that may call loopback webhooks, a receiver, an admin and an attendee."""
+    receiver = Receiver().start()
+    live = ServerThread(live_settings(tmp_path, webhook_allow_private_targets=True)).start()
+    try:
+        seed = live.seed
+        assert seed is not None
+        live.call(seed.user, "maria@example.com", "admin", "Maria Admin")
+        context = live.call(seed.context, "Launch Day", webinar="Launch Day")
+        attendee = live.call(seed.attendee, context["id"], "Ann Lee", "ann@example.com")
+        contact = Participant("contact", attendee["contact"]["id"], "Ann Lee")
+        yield HookWorld(live, receiver, attendee["conversation"], contact)
+    finally:
+        live.stop()
+        receiver.stop()

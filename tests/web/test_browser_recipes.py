@@ -12,19 +12,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from standardwebhooks.webhooks import Webhook
 
-from actors.records import NewMessage
-from protocol.frames import Participant
-from server.config import Settings
-from tests.web.conftest import ServerThread, World, login, new_context
-from tests.web.test_browser_webhooks import Receiver
+from tests.web.conftest import World, login, new_context
+from tests.web.hooks import HookWorld
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=10_000)
@@ -348,38 +343,8 @@ def test_an_agent_views_recipes_read_only(browser: Browser, world: World) -> Non
 TOKEN = "Bearer recipe-receiver-token-123456"
 
 
-@pytest.fixture
-def hooked(tmp_path: Path) -> Iterator[tuple[ServerThread, Receiver, dict[str, Any]]]:
-    """A server that may call loopback webhooks, a receiver, an admin and an attendee."""
-    settings = Settings.from_mapping(
-        {
-            "host": "127.0.0.1",
-            "port": 0,
-            "data_dir": tmp_path / "data",
-            "sqlite_synchronous": "NORMAL",
-            "rate_per_second": 10000,
-            "rate_burst": 10000,
-            "webhook_allow_private_targets": True,
-        }
-    )
-    receiver = Receiver().start()
-    live = ServerThread(settings).start()
-    try:
-        seed = live.seed
-        assert seed is not None
-        live.call(seed.user, "maria@example.com", "admin", "Maria Admin")
-        context = live.call(seed.context, "Launch Day", webinar="Launch Day")
-        attendee = live.call(seed.attendee, context["id"], "Ann Lee", "ann@example.com")
-        yield live, receiver, attendee
-    finally:
-        live.stop()
-        receiver.stop()
-
-
-def test_webhook_action_secret_runs_and_redeliver(
-    browser: Browser, hooked: tuple[ServerThread, Receiver, dict[str, Any]]
-) -> None:
-    live, receiver, attendee = hooked
+def test_webhook_action_secret_runs_and_redeliver(browser: Browser, hook_world: HookWorld) -> None:
+    live, receiver = hook_world.live, hook_world.receiver
     context = new_context(browser)
     login(context, live.url, "maria@example.com")
     page = context.new_page()
@@ -421,14 +386,12 @@ def test_webhook_action_secret_runs_and_redeliver(
     expect(page.locator(".toast--success").last).to_have_text("Saved Forward messages: version 2.")
     expect(page.locator(".secret-notice")).to_have_count(0)
 
-    system = live.running.state.system  # type: ignore[union-attr]
-    contact = Participant("contact", attendee["contact"]["id"], "Ann Lee")
-    live.call(system.post, NewMessage(attendee["conversation"], contact, "message", "Hi there"))
+    hook_world.post("Hi there")
     (received,) = receiver.wait_for(1)
     payload = Webhook(secret).verify(received.body, received.headers)
     assert payload["recipe"]["id"] == recipe["id"]
     assert payload["fields"] == {
-        "conversation_id": attendee["conversation"],
+        "conversation_id": hook_world.conversation,
         "message_body": "Hi there",
     }
     assert received.headers["authorization"] == TOKEN
@@ -438,7 +401,7 @@ def test_webhook_action_secret_runs_and_redeliver(
     run = page.locator(".run-row").first
     expect(run).to_contain_text("done")
     expect(run).to_contain_text("Trigger a webhook")
-    expect(run.get_by_role("link", name=attendee["conversation"])).to_be_visible()
+    expect(run.get_by_role("link", name=hook_world.conversation)).to_be_visible()
 
     page.get_by_role("tab", name="Webhook deliveries").click()
     delivery = page.locator(".delivery-row").first

@@ -22,8 +22,7 @@ import pytest
 import trio
 from playwright.sync_api import Browser, Page, expect
 
-from server.config import Settings
-from tests.web.conftest import THREAD_TIMEOUT, ServerThread, login, new_context
+from tests.web.conftest import THREAD_TIMEOUT, ServerThread, live_settings, login, new_context
 
 SCRIPTS = str(Path(__file__).resolve().parents[2] / "scripts")
 if SCRIPTS not in sys.path:
@@ -140,18 +139,8 @@ class SlackWorld:
 @pytest.fixture
 def slack_world(tmp_path: Path) -> Iterator[SlackWorld]:
     emulator = EmulatorThread().start()
-    settings = Settings.from_mapping(
-        {
-            "host": "127.0.0.1",
-            "port": 0,
-            "data_dir": tmp_path / "data",
-            "sqlite_synchronous": "NORMAL",
-            "rate_per_second": 10000,
-            "rate_burst": 10000,
-            "slack_api_url": emulator.url,
-            "slack_post_interval": 0.01,
-            "slack_timeout": 5,
-        }
+    settings = live_settings(
+        tmp_path, slack_api_url=emulator.url, slack_post_interval=0.01, slack_timeout=5
     )
     live = ServerThread(settings).start()
     try:

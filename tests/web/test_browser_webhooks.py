@@ -10,126 +10,17 @@ bounded: Playwright's timeouts, and the receiver's own ``WAIT``.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
-
 import pytest
 from playwright.sync_api import Browser, Page, expect
 from standardwebhooks.webhooks import Webhook
 
-from actors.records import NewMessage
-from protocol.frames import Participant
-from server.config import Settings
-from tests.web.conftest import ServerThread, login, new_context
+from tests.web.conftest import login, new_context
+from tests.web.hooks import HookWorld
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=10_000)
 
-#: Real seconds the receiver waits for a request the test expects.
-WAIT = 15
 TOKEN = "Bearer receiver-token-123456"
-
-
-@dataclass(frozen=True)
-class Request:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class Receiver:
-    """A loopback webhook receiver: records requests, answers ``script`` statuses in order."""
-
-    def __init__(self) -> None:
-        self.requests: list[Request] = []
-        self.script: list[int] = []
-        self._changed = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                with receiver._changed:
-                    status = receiver.script.pop(0) if receiver.script else 200
-                    headers = {k.lower(): v for k, v in self.headers.items()}
-                    receiver.requests.append(Request(self.path, headers, body))
-                    receiver._changed.notify_all()
-                answer = f"answered {status}".encode()
-                self.send_response(status)
-                self.send_header("content-type", "text/plain")
-                self.send_header("content-length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> Receiver:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(WAIT)
-
-    def wait_for(self, count: int) -> list[Request]:
-        with self._changed:
-            if not self._changed.wait_for(lambda: len(self.requests) >= count, WAIT):
-                raise AssertionError(f"expected {count} requests, got {len(self.requests)}")
-            return list(self.requests)
-
-
-@dataclass
-class HookWorld:
-    live: ServerThread
-    receiver: Receiver
-    conversation: str
-    contact: Participant
-
-    @property
-    def url(self) -> str:
-        return self.live.url
-
-    def post(self, body: str) -> None:
-        system = self.live.running.state.system  # type: ignore[union-attr]
-        self.live.call(system.post, NewMessage(self.conversation, self.contact, "message", body))
-
-
-@pytest.fixture
-def hook_world(tmp_path: Path) -> Iterator[HookWorld]:
-    settings = Settings.from_mapping(
-        {
-            "host": "127.0.0.1",
-            "port": 0,
-            "data_dir": tmp_path / "data",
-            "sqlite_synchronous": "NORMAL",
-            "rate_per_second": 10000,
-            "rate_burst": 10000,
-            "webhook_allow_private_targets": True,
-        }
-    )
-    receiver = Receiver().start()
-    live = ServerThread(settings).start()
-    try:
-        seed = live.seed
-        assert seed is not None
-        live.call(seed.user, "maria@example.com", "admin", "Maria Admin")
-        context = live.call(seed.context, "Launch Day", webinar="Launch Day")
-        attendee = live.call(seed.attendee, context["id"], "Ann Lee", "ann@example.com")
-        contact = Participant("contact", attendee["contact"]["id"], "Ann Lee")
-        yield HookWorld(live, receiver, attendee["conversation"], contact)
-    finally:
-        live.stop()
-        receiver.stop()
 
 
 def admin_page(browser: Browser, world: HookWorld) -> Page:
