@@ -6,7 +6,7 @@
 
 import { h } from "../dom.js";
 import { api, get, post } from "./api.js";
-import { choice, clearErrors, fill, pathField, pathGroup, showError, textInput } from "./recipe-form.js";
+import { choice, clearErrors, fill, link, pathField, pathGroup, showError, textInput } from "./recipe-form.js";
 import { attempt, toast } from "./toast.js";
 
 const BASE = "/console/settings/business-hours";
@@ -26,15 +26,6 @@ function timeZones() {
 }
 
 const localZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
-
-function link(app, href, text, attrs = {}) {
-  const a = h("a", { href, text, ...attrs });
-  a.addEventListener("click", (event) => {
-    event.preventDefault();
-    app.navigate(href);
-  });
-  return a;
-}
 
 /** "Open now · closes Mon 17:30" in the schedule's zone (the API says which and when). */
 export function openNowText(schedule) {

@@ -259,3 +259,13 @@ export function tabSet(label, tabs, { initial = null, onChange = null } = {}) {
     },
   };
 }
+
+/** A link inside the console: it navigates in place instead of loading the page. */
+export function link(app, href, text, attrs = {}) {
+  const a = h("a", { href, text, ...attrs });
+  a.addEventListener("click", (event) => {
+    event.preventDefault();
+    app.navigate(href);
+  });
+  return a;
+}

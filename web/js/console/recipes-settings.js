@@ -9,7 +9,7 @@ import { h, clear } from "../dom.js";
 import { fullTime, ago } from "../format.js";
 import { api, get, post } from "./api.js";
 import { definitionOf, recipeEditor } from "./recipe-editor.js";
-import { fill, tabSet } from "./recipe-form.js";
+import { fill, link, tabSet } from "./recipe-form.js";
 import { renderDeliveries, renderRuns, renderVersions } from "./recipe-history.js";
 import { filterSummary, hoursSummary, triggerSummary } from "./recipe-summary.js";
 import { renderTestRun } from "./recipe-test-run.js";
@@ -41,15 +41,6 @@ export async function loadRefs(app) {
     savedFilters: saved.items || [],
     schedules: schedules.items || [],
   };
-}
-
-function link(app, href, text, attrs = {}) {
-  const a = h("a", { href, text, ...attrs });
-  a.addEventListener("click", (event) => {
-    event.preventDefault();
-    app.navigate(href);
-  });
-  return a;
 }
 
 /** The enabled switch of a recipe (role="switch"); admins flip it, agents only see it. */
